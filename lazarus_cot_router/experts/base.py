@@ -1,0 +1,141 @@
+"""The contract every expert fulfils, built-in or third-party.
+
+An expert turns a spec (the text between ``<expert>: `` and `` ->`` in a routing
+line) into a result. It never evaluates code: each spec has a small grammar that
+the expert parses itself, with bounds on sizes and magnitudes.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+MAX_SPEC_CHARS = 512
+MAX_ABS_NUMBER = 1e15
+MAX_OPS = 32
+MAX_TASKS = 50
+
+
+class ExpertError(Exception):
+    """A spec that does not execute. ``reason`` is one short human sentence."""
+
+    kind: ClassVar[str] = "error"
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SpecSyntaxError(ExpertError):
+    """The spec does not follow the expert's grammar."""
+
+    kind = "syntax"
+
+
+class OperatorMismatchError(SpecSyntaxError):
+    """An arithmetic spec whose operator belongs to another expert (``add: 3 * 4``)."""
+
+    kind = "operator_mismatch"
+
+
+class LimitError(ExpertError):
+    """A bound is exceeded: spec length, |number|, operation or task count."""
+
+    kind = "limit"
+
+
+class MathDomainError(ExpertError):
+    """Division by zero or a result outside the allowed range."""
+
+    kind = "math"
+
+
+class UnknownZoneError(ExpertError):
+    """A time zone or place name that resolves to no IANA zone."""
+
+    kind = "unknown_zone"
+
+
+@dataclass(frozen=True)
+class HostAction:
+    """The part of the host's ``VirtualExpertAction`` an expert decides."""
+
+    expert: str
+    operation: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Example:
+    """One query with its gold routing.
+
+    ``answer`` is what :meth:`Expert.answer` returns for the gold spec (a string,
+    or ``None`` for experts without a checkable answer such as ``chat``); for the
+    time expert it is the IANA zone, since the wall-clock result changes.
+    ``tags`` records how the query was made (template id, extra instruction, ...)
+    so evaluations can report subsets.
+    """
+
+    query: str
+    expert: str
+    spec: str
+    answer: str | None
+    tags: tuple[str, ...] = ()
+
+
+SPLITS = ("train", "calib", "heldout")
+
+
+class Expert:
+    """Base class for experts. Subclasses set ``name`` and ``description`` and
+    implement :meth:`execute`, :meth:`host_action` and :meth:`sample_example`."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    #: Prompts that clearly belong to this expert, for hidden-state calibration.
+    calibration_prompts: ClassVar[tuple[str, ...]] = ()
+    #: ``(query, spec)`` shown in the router's system prompt, or ``None``.
+    system_prompt_example: ClassVar[tuple[str, str] | None] = None
+
+    def check_spec(self, spec: str) -> None:
+        """Raise :class:`ExpertError` if ``spec`` is not valid for this expert.
+
+        The default executes the spec; experts with side effects or slow
+        execution override it with a pure grammar check."""
+        self.execute(spec)
+
+    def execute(self, spec: str) -> str:
+        """Execute ``spec`` and return the result text written after ``->``."""
+        raise NotImplementedError
+
+    def answer(self, spec: str) -> str | None:
+        """The clock-independent value an evaluation compares with the gold
+        ``answer``. Defaults to :meth:`execute`."""
+        return self.execute(spec)
+
+    def canonical_spec(self, spec: str) -> str:
+        """A normal form of ``spec`` for spec-accuracy comparisons
+        (whitespace-normalized by default)."""
+        return " ".join(spec.split())
+
+    def host_action(self, spec: str) -> HostAction:
+        """Map a valid spec to the host framework's action fields."""
+        raise NotImplementedError
+
+    def sample_example(self, rng: random.Random, split: str) -> Example:
+        """Draw one synthetic query for ``split`` (one of :data:`SPLITS`).
+
+        ``train`` and ``calib`` draw from the training pools of templates,
+        entities and number ranges; ``heldout`` draws only from pools that
+        never occur in ``train``."""
+        raise NotImplementedError
+
+    def few_shot_examples(self) -> list[Example]:
+        """A few fixed, representative examples (the few-shot baseline and the
+        router's system prompt use them)."""
+        rng = random.Random(f"few-shot:{self.name}")
+        return [self.sample_example(rng, "train") for _ in range(3)]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"

@@ -1,0 +1,80 @@
+"""The router's prompt: system message, chat template, and training target.
+
+Training and inference build token ids through the same functions here, so the
+model is always asked exactly as it was trained.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from .experts.base import Expert
+from .grammar import render_line
+
+_QUERY_SLOT = "\x00QUERY\x00"
+
+
+def router_system_prompt(experts: Sequence[Expert]) -> str:
+    """The seed's kind of system prompt: the format, the expert list, examples."""
+    lines = [
+        "You are a routing assistant. Convert the user query to one expert line.",
+        "Format: EXPERT: SPEC ->",
+        "Experts: " + ", ".join(e.name for e in experts),
+        "Examples:",
+    ]
+    for expert in experts:
+        if expert.system_prompt_example is not None:
+            query, spec = expert.system_prompt_example
+            lines.append(f'- "{query}" -> {render_line(expert.name, spec)}')
+    return "\n".join(lines)
+
+
+def target_text(expert: str, spec: str) -> str:
+    """What the model is trained to write (the expert writes the result)."""
+    return render_line(expert, spec)
+
+
+def _render(tokenizer, system: str, query: str) -> str:
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": query}]
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def encode_prompt(tokenizer, system: str, query: str) -> tuple[list[int], list[int]]:
+    """Token ids of the chat-templated prompt, split into the part shared by
+    every query (system message and the start of the user turn) and the part
+    that depends on the query. ``prefix + suffix`` is the full prompt."""
+    text = _render(tokenizer, system, _QUERY_SLOT)
+    head, sep, tail = text.partition(_QUERY_SLOT)
+    if not sep:
+        raise ValueError("the chat template dropped the user message")
+    prefix = tokenizer.encode(head, add_special_tokens=False)
+    suffix = tokenizer.encode(query + tail, add_special_tokens=False)
+    bos = getattr(tokenizer, "bos_token_id", None)
+    if _template_adds_bos(tokenizer) and bos is not None and (not prefix or prefix[0] != bos):
+        prefix = [bos] + prefix
+    return prefix, suffix
+
+
+def _template_adds_bos(tokenizer) -> bool:
+    # Llama-style templates put the BOS text in the template itself; encoding
+    # the rendered text with add_special_tokens=False keeps it. Tokenizers that
+    # want a BOS but whose template lacks it get one here.
+    return bool(getattr(tokenizer, "add_bos_token", False))
+
+
+def encode_target(tokenizer, expert: str, spec: str) -> list[int]:
+    """Ids of the assistant's answer followed by the end-of-turn token."""
+    ids = tokenizer.encode(target_text(expert, spec), add_special_tokens=False)
+    return ids + [end_of_turn_id(tokenizer)]
+
+
+def end_of_turn_id(tokenizer) -> int:
+    """The token that closes the assistant's turn in this chat template."""
+    eos = getattr(tokenizer, "eos_token_id", None)
+    for token in ("<|im_end|>", "<|eot_id|>", "</s>", "<|end|>"):
+        ids = tokenizer.convert_tokens_to_ids(token) if hasattr(tokenizer, "convert_tokens_to_ids") else None
+        if isinstance(ids, int) and ids != getattr(tokenizer, "unk_token_id", None):
+            return ids
+    if eos is None:
+        raise ValueError("the tokenizer has no end-of-turn or EOS token")
+    return eos
