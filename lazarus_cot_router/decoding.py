@@ -1,0 +1,127 @@
+"""Batched decoding of routing lines on top of mlx-lm's ``BatchGenerator``.
+
+The router's system prompt is the same for every query, so its KV cache is
+computed once (:class:`SharedPrefix`) and forked per query; only the query's own
+tokens are prefilled. Decoding stops right after ``->`` (the expert writes the
+rest), at the end-of-turn token, or after ``max_tokens``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import mlx.core as mx
+from mlx_lm.generate import BatchGenerator
+from mlx_lm.models.cache import KVCache, make_prompt_cache
+
+from .grammar import ARROW
+
+
+@dataclass
+class Decoded:
+    """One decoded completion."""
+
+    tokens: list[int]
+    text: str
+    logprobs: list[float] = field(default_factory=list)
+    finish: str = "length"  # "arrow" | "eot" | "length"
+
+
+class SharedPrefix:
+    """The KV cache of a token prefix, computed once and forked per sequence."""
+
+    def __init__(self, model, prefix_ids: Sequence[int]):
+        self.ids = list(prefix_ids)
+        self.cache = make_prompt_cache(model)
+        if self.ids:
+            model(mx.array(self.ids)[None], cache=self.cache)
+            mx.eval([c.state for c in self.cache])
+
+    def fork(self) -> list:
+        """A fresh cache holding the prefix; the original is never written."""
+        if not self.ids:
+            return None
+        forked = []
+        for layer in self.cache:
+            if not isinstance(layer, KVCache):
+                raise TypeError(f"cannot fork a {type(layer).__name__}; only KVCache is supported")
+            keys, values, offset = layer.state
+            # Slices of exactly ``offset`` tokens: the next update reallocates
+            # instead of writing into arrays shared with the original.
+            forked.append(KVCache.from_state((keys[..., :offset, :], values[..., :offset, :], offset)))
+        return forked
+
+
+def stops_after_arrow(text: str) -> bool:
+    return text.rstrip().endswith(ARROW)
+
+
+def decode_batch(
+    model,
+    tokenizer,
+    prompts: Sequence[Sequence[int]],
+    *,
+    prefix: SharedPrefix | None = None,
+    max_tokens: int = 48,
+    sampler: Callable | None = None,
+    stop_text: Callable[[str], bool] = stops_after_arrow,
+    stop_token_ids: Sequence[int] = (),
+    batch_size: int = 32,
+) -> list[Decoded]:
+    """Decode every prompt (the part after ``prefix``) and return completions in
+    input order. Stop tokens are kept in ``tokens`` (RL scores exactly what was
+    sampled) but not in ``text``."""
+    if not prompts:
+        return []
+    stop_ids = set(stop_token_ids) | set(tokenizer.eos_token_ids)
+    generator = BatchGenerator(
+        model,
+        max_tokens=max_tokens,
+        sampler=sampler,
+        completion_batch_size=batch_size,
+        prefill_batch_size=batch_size,
+    )
+    try:
+        caches = [prefix.fork() for _ in prompts] if prefix is not None and prefix.ids else None
+        uids = generator.insert([list(p) for p in prompts], caches=caches)
+        results = {uid: Decoded([], "") for uid in uids}
+        active = set(uids)
+        while active:
+            responses = generator.next_generated()
+            if not responses:
+                break
+            finished, still_queued = [], []
+            for r in responses:
+                if r.uid not in active:
+                    continue
+                out = results[r.uid]
+                out.tokens.append(r.token)
+                out.logprobs.append(r.logprobs[r.token].item())
+                if r.token in stop_ids:
+                    out.finish = "eot"
+                else:
+                    out.text = tokenizer.decode(out.tokens)
+                    if stop_text(out.text):
+                        out.finish = "arrow"
+                if out.finish != "length" or r.finish_reason is not None:
+                    finished.append(r.uid)
+                    if r.finish_reason is None:  # our stop, not the generator's
+                        still_queued.append(r.uid)
+            active.difference_update(finished)
+            if still_queued:
+                generator.remove(still_queued)
+        return [results[uid] for uid in uids]
+    finally:
+        generator.close()
+
+
+def name_probability(tokenizer, decoded: Decoded) -> float:
+    """Probability the model gave to the expert name: the product of the
+    probabilities of the tokens up to the one that writes ``:``."""
+    total = 0.0
+    for i, logprob in enumerate(decoded.logprobs):
+        total += logprob
+        if ":" in tokenizer.decode(decoded.tokens[: i + 1]):
+            break
+    return float(mx.exp(mx.array(total)).item())

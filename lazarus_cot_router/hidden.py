@@ -1,0 +1,406 @@
+"""Read the route from hidden states (the seed's H3).
+
+:func:`install_capture` makes chosen decoder layers record their output during
+the model's own forward calls (prefill and decode steps alike), with no extra
+forward pass. MLX has no forward hooks, so each captured layer's class is swapped
+for a subclass whose ``__call__`` calls through and, only while a recording is
+open, keeps a slice of the output. The layer object, its attributes and its
+parameters stay the same, so parameter names, weight loading and LoRA adapters
+are untouched; :meth:`HiddenCapture.remove` restores the original classes.
+
+:class:`HiddenRouter` scores a hidden state against one direction per expert:
+``score = hidden . direction * scale + bias``, a logit that is positive when the
+projection is above the expert's threshold. It routes to the argmax expert when
+that score is positive, and to passthrough (``None``) otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import mlx.core as mx
+import numpy as np
+import yaml
+
+POSITIONS = ("prompt_last", "expert_token")
+CALIBRATION_FILE = "calibration.yaml"
+DIRECTIONS_FILE = "directions.safetensors"
+FORMAT_VERSION = 1
+
+
+class CalibrationError(ValueError):
+    """A calibration directory that is missing, unreadable or inconsistent."""
+
+
+class IdentityMismatchError(CalibrationError):
+    """A calibration fitted on another model or adapter than the one in use."""
+
+
+def find_layers(model) -> list:
+    """The decoder layer list of an mlx-lm model (``model.layers`` or
+    ``model.model.layers``)."""
+    for owner in (model, getattr(model, "model", None), getattr(model, "language_model", None)):
+        layers = getattr(owner, "layers", None) if owner is not None else None
+        if isinstance(layers, (list, tuple)) and layers:
+            return list(layers)
+    raise TypeError(f"cannot find the decoder layers of {type(model).__name__}")
+
+
+class Recording:
+    """What one ``with capture.recording():`` block saw: per layer, one array
+    per forward call, each ``[B, K, D]`` (K = 1 for the default selection)."""
+
+    def __init__(self, layers: Sequence[int]):
+        self.steps: dict[int, list[mx.array]] = {i: [] for i in layers}
+
+    def __len__(self) -> int:
+        return min((len(v) for v in self.steps.values()), default=0)
+
+    def hidden(self, layer: int, step: int = 0) -> mx.array:
+        """``[B, D]``: the last selected position of forward call ``step``
+        (0 = the prefill, 1 = the first decode step, ...)."""
+        return self.steps[layer][step][:, -1, :]
+
+    def stacked(self, layer: int) -> mx.array:
+        """``[B, S, D]``: every selected position of every call, in order."""
+        return mx.concatenate(self.steps[layer], axis=1)
+
+
+class HiddenCapture:
+    """Layer outputs recorded during normal forward calls. Build it with
+    :func:`install_capture`."""
+
+    def __init__(self, model, layers: Sequence[int] | str = "all"):
+        self._layers = find_layers(model)
+        n = len(self._layers)
+        indices = range(n) if layers == "all" else [int(i) for i in layers]
+        self.layers: list[int] = []
+        for i in indices:
+            if not -n <= i < n:
+                raise IndexError(f"layer {i} out of range for a model with {n} layers")
+            self.layers.append(i % n)
+        self._recording: Recording | None = None
+        self._select: Callable[[mx.array], mx.array] = _last
+        self._originals: dict[int, type] = {}
+        for i in sorted(set(self.layers)):
+            layer = self._layers[i]
+            if getattr(type(layer), "_capture_owner", None) is not None:
+                raise RuntimeError(f"layer {i} already has a capture installed")
+            self._originals[i] = type(layer)
+            layer.__class__ = _captured_class(type(layer), self, i)
+
+    @property
+    def installed(self) -> bool:
+        return bool(self._originals)
+
+    @contextmanager
+    def recording(self, select: int | Callable[[mx.array], mx.array] | None = None) -> Iterator[Recording]:
+        """Record each forward call's output of every captured layer.
+
+        ``select`` picks what is kept from a ``[B, T, D]`` output: ``None`` the
+        last position, an int ``k`` the last ``k`` positions, or a function
+        returning ``[B, K, D]``."""
+        if not self.installed:
+            raise RuntimeError("the capture was removed")
+        if self._recording is not None:
+            raise RuntimeError("a recording is already open")
+        rec = Recording(self.layers)
+        self._select = _selector(select)
+        self._recording = rec
+        try:
+            yield rec
+        finally:
+            self._recording = None
+            self._select = _last
+
+    def _store(self, index: int, output) -> None:
+        h = output[0] if isinstance(output, tuple) else output
+        self._recording.steps[index].append(self._select(h))
+
+    def remove(self) -> None:
+        """Restore the original layer classes (idempotent)."""
+        for i, cls in self._originals.items():
+            self._layers[i].__class__ = cls
+        self._originals = {}
+        self._recording = None
+
+    def __enter__(self) -> "HiddenCapture":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
+def install_capture(model, layers: Sequence[int] | str = "all") -> HiddenCapture:
+    """Make ``layers`` (indices or ``"all"``) of ``model`` recordable."""
+    return HiddenCapture(model, layers)
+
+
+def _last(h: mx.array) -> mx.array:
+    return h[:, -1:, :]
+
+
+def _selector(select) -> Callable[[mx.array], mx.array]:
+    if select is None:
+        return _last
+    if isinstance(select, int):
+        if select < 1:
+            raise ValueError("select must keep at least one position")
+        return lambda h: h[:, -select:, :]
+    if callable(select):
+        return select
+    raise TypeError(f"select must be None, an int or a function, not {type(select).__name__}")
+
+
+def _captured_class(base: type, capture: HiddenCapture, index: int) -> type:
+    def __call__(self, *args, **kwargs):
+        out = base.__call__(self, *args, **kwargs)
+        if capture._recording is not None:
+            capture._store(index, out)
+        return out
+
+    return type(base.__name__, (base,), {"__call__": __call__, "_capture_owner": capture, "__module__": base.__module__})
+
+
+def gather_positions(positions: mx.array) -> Callable[[mx.array], mx.array]:
+    """A ``select`` for :meth:`HiddenCapture.recording` keeping, for row ``b``,
+    the positions ``positions[b]`` (``[B, K]`` int array); for right-padded
+    batches where each row ends at its own index."""
+    rows = mx.arange(positions.shape[0])[:, None]
+    return lambda h: h[rows, positions]
+
+
+def hash_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def hash_weights(model) -> str:
+    """SHA-256 over the names, shapes, dtypes and values of the model's base
+    weights (LoRA ``lora_a``/``lora_b`` excluded: the adapter has its own hash)."""
+    from mlx.utils import tree_flatten
+
+    digest = hashlib.sha256()
+    for name, value in sorted(tree_flatten(model.parameters())):
+        if name.rsplit(".", 1)[-1] in ("lora_a", "lora_b"):
+            continue
+        digest.update(f"{name}:{value.shape}:{value.dtype}\n".encode())
+        digest.update(memoryview(np.array(value.astype(mx.float32) if value.dtype == mx.bfloat16 else value)))
+    return digest.hexdigest()
+
+
+def adapter_file(adapter_path: str | os.PathLike) -> Path:
+    path = Path(adapter_path)
+    return path / "adapters.safetensors" if path.is_dir() else path
+
+
+def model_identity(spec: str, model=None, adapter_path: str | os.PathLike | None = None) -> dict:
+    """What a calibration is bound to: the model spec and a hash of its
+    weights, the adapter path and a hash of its weight file."""
+    identity = {"model": str(spec), "model_sha256": hash_weights(model) if model is not None else None}
+    if adapter_path is None:
+        identity.update(adapter=None, adapter_sha256=None)
+    else:
+        file = adapter_file(adapter_path)
+        if not file.is_file():
+            raise FileNotFoundError(f"adapter weights not found: {file}")
+        identity.update(adapter=str(adapter_path), adapter_sha256=hash_file(file))
+    return identity
+
+
+def check_identity(stored: dict, current: dict, where: str = "") -> None:
+    """Raise :class:`IdentityMismatchError` unless ``current`` names the same
+    model weights and adapter as ``stored`` (hashes win over names)."""
+    problems = []
+    if stored.get("model_sha256") and current.get("model_sha256"):
+        if stored["model_sha256"] != current["model_sha256"]:
+            problems.append(
+                f"model weights differ (calibrated on {stored.get('model')!r} sha256 {stored['model_sha256'][:12]}, "
+                f"now {current.get('model')!r} sha256 {current['model_sha256'][:12]})"
+            )
+    elif stored.get("model") != current.get("model"):
+        problems.append(f"model differs (calibrated on {stored.get('model')!r}, now {current.get('model')!r})")
+    if bool(stored.get("adapter_sha256")) != bool(current.get("adapter_sha256")):
+        problems.append(
+            f"adapter differs (calibrated with {stored.get('adapter') or 'no adapter'}, "
+            f"now {current.get('adapter') or 'no adapter'})"
+        )
+    elif stored.get("adapter_sha256") != current.get("adapter_sha256"):
+        problems.append(
+            f"adapter weights differ (calibrated with {stored.get('adapter')!r} sha256 {stored['adapter_sha256'][:12]}, "
+            f"now {current.get('adapter')!r} sha256 {current['adapter_sha256'][:12]})"
+        )
+    if problems:
+        raise IdentityMismatchError(
+            f"calibration {where} does not match the model in use: " + "; ".join(problems) + ". Rerun `lazarus-cot-router calibrate`."
+        )
+
+
+@dataclass
+class HiddenRouter:
+    """Expert directions read at one layer and position."""
+
+    experts: list[str]
+    directions: np.ndarray
+    scales: np.ndarray
+    biases: np.ndarray
+    thresholds: np.ndarray
+    layer: int
+    position: str = "prompt_last"
+    identity: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.experts = list(self.experts)
+        self.directions = np.asarray(self.directions, dtype=np.float32)
+        self.scales, self.biases, self.thresholds = (
+            np.asarray(a, dtype=np.float32).reshape(-1) for a in (self.scales, self.biases, self.thresholds)
+        )
+        e = len(self.experts)
+        if self.directions.ndim != 2 or self.directions.shape[0] != e:
+            raise CalibrationError(f"directions must be [{e}, D], got {list(self.directions.shape)}")
+        for name in ("scales", "biases", "thresholds"):
+            if getattr(self, name).shape != (e,):
+                raise CalibrationError(f"{name} must have one value per expert ({e})")
+        if self.position not in POSITIONS:
+            raise CalibrationError(f"position must be one of {POSITIONS}, got {self.position!r}")
+
+    @property
+    def dim(self) -> int:
+        return self.directions.shape[1]
+
+    def logits(self, hidden) -> np.ndarray:
+        """Scaled projections ``[..., E]`` of hidden states ``[..., D]``."""
+        h = np.asarray(hidden.astype(mx.float32) if isinstance(hidden, mx.array) else hidden, dtype=np.float32)
+        if h.shape[-1] != self.dim:
+            raise ValueError(f"hidden size {h.shape[-1]} does not match the calibration ({self.dim})")
+        return (h @ self.directions.T) * self.scales + self.biases
+
+    def project(self, hidden) -> dict[str, float]:
+        """``{expert: scaled projection}`` for one hidden state."""
+        scores = self.logits(hidden).reshape(-1, len(self.experts))
+        if scores.shape[0] != 1:
+            raise ValueError("project takes one hidden state; use logits for a batch")
+        return {name: float(s) for name, s in zip(self.experts, scores[0])}
+
+    def route(self, hidden) -> tuple[str | None, dict[str, float]]:
+        """The argmax expert if its score is positive, else ``None``."""
+        scores = self.project(hidden)
+        best = max(scores, key=scores.get)
+        return (best if scores[best] > 0 else None), scores
+
+    def to_virtual_router_fields(self) -> dict:
+        """Lazarus ``VirtualRouter`` fields, in expert order."""
+        return {
+            "experts": list(self.experts),
+            "layer": self.layer,
+            "directions": self.directions.copy(),
+            "scales": self.scales.copy(),
+            "biases": self.biases.copy(),
+            "thresholds": self.thresholds.copy(),
+        }
+
+    def save(self, out_dir: str | os.PathLike) -> Path:
+        from safetensors.numpy import save_file
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        tensors = {name: self.directions[i].copy() for i, name in enumerate(self.experts)}
+        tensors.update(
+            {"__directions__": self.directions, "__scales__": self.scales, "__biases__": self.biases, "__thresholds__": self.thresholds}
+        )
+        _atomic_write(out / DIRECTIONS_FILE, lambda tmp: save_file(tensors, tmp, metadata={"format": "lazarus-cot-router"}))
+        meta = {
+            "version": FORMAT_VERSION,
+            "layer": int(self.layer),
+            "position": self.position,
+            "experts": list(self.experts),
+            "hidden_size": int(self.dim),
+            "scales": {n: float(v) for n, v in zip(self.experts, self.scales)},
+            "biases": {n: float(v) for n, v in zip(self.experts, self.biases)},
+            "thresholds": {n: float(v) for n, v in zip(self.experts, self.thresholds)},
+            "identity": dict(self.identity),
+            "metrics": _plain(self.metrics),
+        }
+        text = yaml.safe_dump(meta, sort_keys=False)
+        _atomic_write(out / CALIBRATION_FILE, lambda tmp: Path(tmp).write_text(text))
+        return out
+
+    @classmethod
+    def load(cls, calib_dir: str | os.PathLike, model_identity: dict | None = None) -> "HiddenRouter":
+        """Read a calibration; with ``model_identity`` (see :func:`model_identity`)
+        refuse one fitted on other weights or another adapter."""
+        from safetensors.numpy import load_file
+
+        path = Path(calib_dir)
+        meta_path, dir_path = path / CALIBRATION_FILE, path / DIRECTIONS_FILE
+        for p in (meta_path, dir_path):
+            if not p.is_file():
+                raise CalibrationError(f"{p} not found; run `lazarus-cot-router calibrate` first")
+        try:
+            meta = yaml.safe_load(meta_path.read_text())
+        except yaml.YAMLError as e:
+            raise CalibrationError(f"{meta_path} is not valid YAML: {e}") from None
+        if not isinstance(meta, dict):
+            raise CalibrationError(f"{meta_path} is not a calibration (expected a mapping)")
+        missing = [k for k in ("version", "layer", "position", "experts", "scales", "biases", "thresholds", "identity") if k not in meta]
+        if missing:
+            raise CalibrationError(f"{meta_path} lacks {', '.join(missing)}")
+        if meta["version"] != FORMAT_VERSION:
+            raise CalibrationError(f"{meta_path} has format version {meta['version']!r}, expected {FORMAT_VERSION}")
+        if model_identity is not None:
+            check_identity(meta["identity"] or {}, model_identity, where=str(path))
+        try:
+            tensors = load_file(str(dir_path))
+        except Exception as e:
+            raise CalibrationError(f"{dir_path} is not readable: {e}") from None
+        experts = meta["experts"]
+        try:
+            directions = np.stack([tensors[name] for name in experts])
+            vals = {k: [float(meta[k][name]) for name in experts] for k in ("scales", "biases", "thresholds")}
+            return cls(
+                experts=experts,
+                directions=directions,
+                layer=int(meta["layer"]),
+                position=meta["position"],
+                identity=meta["identity"] or {},
+                metrics=meta.get("metrics") or {},
+                **vals,
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            if isinstance(e, CalibrationError):
+                raise
+            raise CalibrationError(f"calibration in {path} is inconsistent: {type(e).__name__}: {e}") from None
+
+
+def _atomic_write(path: Path, write: Callable[[str], object]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _plain(obj):
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return obj

@@ -1,0 +1,55 @@
+"""What a query goes through before the model sees it.
+
+- Non-text input becomes an empty query (the rewriter then passes through).
+- Control characters (NUL and the like) become spaces; newlines and tabs stay.
+- Text that the tokenizer would read as a special token (``<|im_start|>``,
+  ``</s>``, ...) is broken up so a user cannot open a turn of their own.
+- Queries longer than :data:`MAX_QUERY_CHARS` are truncated; the returned note
+  says so and ends up in the action's ``reasoning``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+MAX_QUERY_CHARS = 2000
+
+_SPECIAL_LIKE = re.compile(r"<\|[^<>\s]{0,64}\|>")
+_ZERO_WIDTH_JOINER = "\u200c"
+
+
+def special_token_texts(tokenizer) -> list[str]:
+    """Every string the tokenizer maps to a special or added token."""
+    texts = set(getattr(tokenizer, "all_special_tokens", None) or [])
+    added = getattr(tokenizer, "get_added_vocab", None)
+    if callable(added):
+        try:
+            texts.update(added().keys())
+        except Exception:  # tokenizers without an added vocabulary
+            pass
+    return sorted((t for t in texts if t and len(t) > 1), key=len, reverse=True)
+
+
+def _defuse(token_text: str) -> str:
+    return token_text[0] + _ZERO_WIDTH_JOINER + token_text[1:]
+
+
+def sanitize_query(query: object, tokenizer=None, max_chars: int = MAX_QUERY_CHARS) -> tuple[str, str]:
+    """Return ``(clean_query, note)``; ``note`` is empty unless something
+    the caller should know about happened (truncation)."""
+    if not isinstance(query, str):
+        return "", f"query was {type(query).__name__}, not text"
+    notes = []
+    if len(query) > max_chars:
+        notes.append(f"query truncated from {len(query)} to {max_chars} characters")
+        query = query[:max_chars]
+    query = "".join(
+        " " if unicodedata.category(ch) == "Cc" and ch not in "\n\t" else ch for ch in query
+    )
+    query = _SPECIAL_LIKE.sub(lambda m: _defuse(m.group(0)), query)
+    if tokenizer is not None:
+        for text in special_token_texts(tokenizer):
+            if text in query:
+                query = query.replace(text, _defuse(text))
+    return query.strip(), "; ".join(notes)
