@@ -176,6 +176,43 @@ def gather_positions(positions: mx.array) -> Callable[[mx.array], mx.array]:
     return lambda h: h[rows, positions]
 
 
+def tile_prefix(prefix, batch: int) -> list | None:
+    """``batch`` rows of a shared prefix's KV cache (a
+    :class:`~lazarus_cot_router.decoding.SharedPrefix`), or ``None``."""
+    from mlx_lm.models.cache import KVCache
+
+    if prefix is None or not prefix.ids:
+        return None
+    tiled = []
+    for layer in prefix.cache:
+        keys, values, offset = layer.state
+        k, v = keys[..., :offset, :], values[..., :offset, :]
+        tiled.append(
+            KVCache.from_state((mx.broadcast_to(k, (batch, *k.shape[1:])), mx.broadcast_to(v, (batch, *v.shape[1:])), offset))
+        )
+    return tiled
+
+
+def prefill_hidden(model, capture: HiddenCapture, sequences: Sequence[Sequence[int]], prefix=None, last: int = 1) -> dict[int, mx.array]:
+    """One batched forward over ``sequences`` (each continuing ``prefix``),
+    right-padded; returns ``{layer: [B, last, D]}``, the outputs of the
+    captured layers at each row's own last ``last`` positions.
+
+    Only what the captured layers need is computed (MLX is lazy: the LM head
+    and the layers above the deepest captured one never run)."""
+    lengths = [len(s) for s in sequences]
+    if not lengths or min(lengths) < last:
+        raise ValueError(f"every sequence needs at least {last} token(s)")
+    width = max(lengths)
+    tokens = mx.array([list(s) + [0] * (width - len(s)) for s in sequences])
+    positions = mx.array([[n - last + k for k in range(last)] for n in lengths])
+    with capture.recording(select=gather_positions(positions)) as rec:
+        model(tokens, cache=tile_prefix(prefix, len(lengths)))
+    hidden = {i: rec.steps[i][0] for i in capture.layers}
+    mx.eval(hidden)
+    return hidden
+
+
 def hash_file(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -184,29 +221,27 @@ def hash_file(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def hash_weights(model) -> str:
-    """SHA-256 over the names, shapes, dtypes and values of the model's base
-    weights (LoRA ``lora_a``/``lora_b`` excluded: the adapter has its own hash)."""
-    from mlx.utils import tree_flatten
-
-    digest = hashlib.sha256()
-    for name, value in sorted(tree_flatten(model.parameters())):
-        if name.rsplit(".", 1)[-1] in ("lora_a", "lora_b"):
-            continue
-        digest.update(f"{name}:{value.shape}:{value.dtype}\n".encode())
-        digest.update(memoryview(np.array(value.astype(mx.float32) if value.dtype == mx.bfloat16 else value)))
-    return digest.hexdigest()
-
-
 def adapter_file(adapter_path: str | os.PathLike) -> Path:
     path = Path(adapter_path)
     return path / "adapters.safetensors" if path.is_dir() else path
 
 
-def model_identity(spec: str, model=None, adapter_path: str | os.PathLike | None = None) -> dict:
-    """What a calibration is bound to: the model spec and a hash of its
-    weights, the adapter path and a hash of its weight file."""
-    identity = {"model": str(spec), "model_sha256": hash_weights(model) if model is not None else None}
+def model_identity(spec: str, adapter_path: str | os.PathLike | None = None, model_dir: str | os.PathLike | None = None) -> dict:
+    """What a calibration is bound to: the model spec and a hash of its weight
+    files, the adapter path and a hash of its weight file. ``model_dir``
+    defaults to the directory :func:`lazarus_cot_router.models.resolve_model_dir`
+    gives for ``spec``."""
+    if model_dir is None:
+        from .models import resolve_model_dir
+
+        model_dir = resolve_model_dir(spec)
+    files = sorted(Path(model_dir).glob("model*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"no model*.safetensors in {model_dir}")
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f"{f.name}:{hash_file(f)}\n".encode())
+    identity = {"model": str(spec), "model_sha256": digest.hexdigest()}
     if adapter_path is None:
         identity.update(adapter=None, adapter_sha256=None)
     else:

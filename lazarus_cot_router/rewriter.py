@@ -20,7 +20,7 @@ from .grammar import ParseError, parse_line, render_line
 from .prompts import encode_prompt, end_of_turn_id, router_system_prompt
 from .sanitize import sanitize_query
 
-DEFAULT_MAX_TOKENS = 48
+DEFAULT_MAX_TOKENS = 64
 
 
 @dataclass

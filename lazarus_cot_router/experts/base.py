@@ -40,13 +40,14 @@ class OperatorMismatchError(SpecSyntaxError):
 
 
 class LimitError(ExpertError):
-    """A bound is exceeded: spec length, |number|, operation or task count."""
+    """A bound is exceeded: spec length, |number| (operands and results),
+    operation or task count, a schedule running past midnight."""
 
     kind = "limit"
 
 
 class MathDomainError(ExpertError):
-    """Division by zero or a result outside the allowed range."""
+    """An undefined operation such as division by zero."""
 
     kind = "math"
 
@@ -85,6 +86,24 @@ class Example:
 
 
 SPLITS = ("train", "calib", "heldout")
+
+
+def require_spec(spec: object, max_chars: int = MAX_SPEC_CHARS) -> str:
+    """Return ``spec`` stripped, after the checks every expert makes first:
+    text (else :class:`SpecSyntaxError`) of at most ``max_chars`` characters
+    (else :class:`LimitError`), so no parser ever sees an unbounded input."""
+    if not isinstance(spec, str):
+        raise SpecSyntaxError(f"spec must be text, not {type(spec).__name__}")
+    if len(spec) > max_chars:
+        raise LimitError(f"spec longer than {max_chars} characters")
+    return spec.strip()
+
+
+def check_split(split: str) -> str:
+    """Return ``split`` if it is one of :data:`SPLITS`, else raise ``ValueError``."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+    return split
 
 
 class Expert:
@@ -130,6 +149,12 @@ class Expert:
         entities and number ranges; ``heldout`` draws only from pools that
         never occur in ``train``."""
         raise NotImplementedError
+
+    def pool_ids(self, split: str) -> dict[str, frozenset[str]]:
+        """Ids of the pools (templates, entities, cities, number ranges, ...)
+        that :meth:`sample_example` draws from for ``split``, by pool kind.
+        For each kind, the ``heldout`` ids are disjoint from the ``train`` ids."""
+        return {}
 
     def few_shot_examples(self) -> list[Example]:
         """A few fixed, representative examples (the few-shot baseline and the
