@@ -1,0 +1,239 @@
+"""The schedule expert: ``<name>:<num>hr[,...] | <constraint>[,...]``.
+
+Tasks run back to back in spec order from 9:00, or from a ``start:H`` /
+``start:H:MM`` constraint. ``no_overlap`` and ``sequential`` both hold for such
+a plan and do not change it. A plan that would end after 24:00 is a
+:class:`LimitError`; ending exactly at midnight is written ``24``.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+from .base import (
+    MAX_TASKS,
+    Example,
+    Expert,
+    ExpertError,
+    HostAction,
+    LimitError,
+    SpecSyntaxError,
+    require_spec,
+)
+from .numbers import NUMBER_PATTERN, format_number, parse_number
+from .sampling import Split, pool_ids, templates
+
+DAY_MINUTES = 24 * 60
+DEFAULT_START = 9 * 60
+_TASK = re.compile(rf"([A-Za-z][A-Za-z0-9_' -]*?)\s*:\s*({NUMBER_PATTERN})\s*hr")
+_START = re.compile(r"start\s*:\s*([0-9]{1,2})(?::([0-9]{2}))?")
+FLAGS = ("no_overlap", "sequential")
+
+
+@dataclass(frozen=True)
+class Plan:
+    tasks: tuple[tuple[str, int], ...]
+    flags: tuple[str, ...]
+    start: int | None
+
+    @property
+    def first_minute(self) -> int:
+        return DEFAULT_START if self.start is None else self.start
+
+
+def clock(minute: int) -> str:
+    """``9`` on the hour, ``10:30`` otherwise."""
+    hours, minutes = divmod(minute, 60)
+    return str(hours) if minutes == 0 else f"{hours}:{minutes:02d}"
+
+
+def _task(text: str) -> tuple[str, int]:
+    match = _TASK.fullmatch(text.strip())
+    if not match:
+        raise SpecSyntaxError(f"bad task {text.strip()[:40]!r}; expected '<name>:<num>hr'")
+    hours = parse_number(match.group(2))
+    if hours <= 0:
+        raise SpecSyntaxError("task durations must be positive")
+    minutes = hours * 60
+    if minutes != minutes.to_integral_value():
+        raise SpecSyntaxError("task durations must be whole minutes")
+    if minutes > DAY_MINUTES:
+        raise LimitError("a task longer than a day")
+    return " ".join(match.group(1).split()), int(minutes)
+
+
+def parse_spec(spec: str) -> Plan:
+    text = require_spec(spec)
+    parts = text.split("|")
+    if len(parts) != 2:
+        raise SpecSyntaxError("schedule expects '<tasks> | <constraints>'")
+    task_texts = parts[0].split(",")
+    if len(task_texts) > MAX_TASKS:
+        raise LimitError(f"more than {MAX_TASKS} tasks")
+    tasks = tuple(_task(t) for t in task_texts)
+    flags: list[str] = []
+    start = None
+    for item in (c.strip() for c in parts[1].split(",")):
+        if item in FLAGS:
+            flags.append(item)
+            continue
+        match = _START.fullmatch(item)
+        if not match:
+            raise SpecSyntaxError(f"unknown constraint {item[:40]!r}")
+        if start is not None:
+            raise SpecSyntaxError("more than one start constraint")
+        hour, minute = int(match.group(1)), int(match.group(2) or 0)
+        if hour > 23 or minute > 59:
+            raise SpecSyntaxError(f"bad start time {item!r}")
+        start = hour * 60 + minute
+    return Plan(tasks, tuple(flags), start)
+
+
+class ScheduleExpert(Expert):
+    name = "schedule"
+    description = "tasks back to back from 9:00: 'schedule: Alice:2hr,Bob:1hr | no_overlap'"
+    calibration_prompts = (
+        "Schedule Alice (2hr) and Bob (1hr), no overlap",
+        "Plan my day: gym for 1 hour, lunch for 1.5 hours, one after another.",
+        "Make a schedule for study (2hr), lunch (1hr) and reading (1hr), back to back.",
+        "Schedule a meeting (1hr) and email (0.5hr), starting at 10",
+        "Can you schedule Carol (1hr), Dave (2hr) and Eve (1hr) with no overlap?",
+        "Book yoga for 1 hour and cooking for 2 hours, in sequence, from 8:30.",
+        "Schedule coding (3hr) and laundry (1hr), sequentially",
+        "Plan my day: shopping for 2 hours and lunch for 1 hour, no overlapping.",
+        "Make a schedule for Frank (1.5hr) and Hannah (2hr), starting at 13",
+        "Schedule gym (1hr), study (2hr), lunch (1hr) and call (0.5hr), no overlap",
+    )
+
+    def execute(self, spec: str) -> str:
+        plan = parse_spec(spec)
+        minute, slots = plan.first_minute, []
+        for name, length in plan.tasks:
+            end = minute + length
+            if end > DAY_MINUTES:
+                raise LimitError("the schedule runs past 24:00")
+            slots.append(f"{name}:{clock(minute)}-{clock(end)}")
+            minute = end
+        return ",".join(slots)
+
+    def canonical_spec(self, spec: str) -> str:
+        try:
+            plan = parse_spec(spec)
+        except ExpertError:
+            return super().canonical_spec(spec)
+        tasks = ",".join(f"{name}:{format_number(Decimal(m) / 60)}hr" for name, m in plan.tasks)
+        constraints = sorted(set(plan.flags))
+        if plan.start is not None:
+            constraints.append(f"start:{clock(plan.start)}")
+        return f"{tasks} | {','.join(constraints)}"
+
+    def host_action(self, spec: str) -> HostAction:
+        parse_spec(spec)
+        return HostAction("schedule", "execute", {"spec": " ".join(spec.split())})
+
+    def sample_example(self, rng: random.Random, split: str) -> Example:
+        query, spec, tags = compose(rng, split)
+        return Example(query, self.name, spec, self.execute(spec), tags)
+
+    def pool_ids(self, split: str) -> dict[str, frozenset[str]]:
+        return pool_ids([TEMPLATES, NAMES, ITEM_STYLES, PHRASES], split)
+
+    def few_shot_examples(self) -> list[Example]:
+        shots = (
+            ("Schedule Alice (2hr) and Bob (1hr), no overlap", "Alice:2hr,Bob:1hr | no_overlap"),
+            ("Plan my day: gym for 1 hour, lunch for 1.5 hours, one after another.",
+             "gym:1hr,lunch:1.5hr | sequential"),
+            ("Schedule a meeting (1hr) and email (0.5hr), starting at 10", "meeting:1hr,email:0.5hr | start:10"),
+        )
+        return [Example(q, self.name, s, self.execute(s), ("few_shot",)) for q, s in shots]
+
+
+TEMPLATES = Split(
+    "templates",
+    templates("schedule:train:", [
+        "Schedule {items}, {constraints}",
+        "Plan my day: {items}, {constraints}.",
+        "Make a schedule for {items}, {constraints}.",
+        "Can you schedule {items} {constraints}?",
+        "Book {items}, {constraints}",
+        "schedule {items} {constraints}",
+    ]),
+    templates("schedule:heldout:", [
+        "Arrange {items}, {constraints}, please.",
+        "Help me organize my afternoon: {items}, {constraints}.",
+        "Put together a timetable with {items}, {constraints}",
+        "Slot in {items} - {constraints}",
+    ]),
+)
+NAMES = Split(
+    "names",
+    ("Alice", "Bob", "Carol", "Dave", "Eve", "Frank", "Hannah", "Ivan", "Julia", "Kevin", "Laura", "Mike",
+     "gym", "lunch", "meeting", "email", "study", "reading", "coding", "shopping", "laundry", "yoga",
+     "cooking", "call"),
+    ("Quinn", "Rosa", "Stefan", "Tara", "Uma", "Walter", "Xavier", "Yara",
+     "piano", "dentist", "groceries", "standup", "review", "swim", "errands", "homework", "gardening"),
+)
+ITEM_STYLES = Split(
+    "item_styles",
+    ("{name} ({d}hr)", "{name} for {d} {hours}", "{name} ({d}h)"),
+    ("{name} ({d} h)", "{name} lasting {d} {hours}", "{d} {hours} of {name}"),
+)
+# (id, constraint kind, phrase); ``{t}`` is a clock time as written in the spec.
+PHRASES = Split(
+    "phrases",
+    (
+        ("overlap:0", "no_overlap", "no overlap"), ("overlap:1", "no_overlap", "with no overlap"),
+        ("overlap:2", "no_overlap", "without overlapping"), ("overlap:3", "no_overlap", "no overlapping"),
+        ("seq:0", "sequential", "one after another"), ("seq:1", "sequential", "back to back"),
+        ("seq:2", "sequential", "in sequence"), ("seq:3", "sequential", "sequentially"),
+        ("start:0", "start", "starting at {t}"), ("start:1", "start", "from {t}"),
+        ("start:2", "start", "start at {t}"),
+    ),
+    (
+        ("overlap:h0", "no_overlap", "making sure none of them overlap"),
+        ("overlap:h1", "no_overlap", "nothing at the same time"),
+        ("seq:h0", "sequential", "consecutively"), ("seq:h1", "sequential", "in a row"),
+        ("start:h0", "start", "beginning at {t}"), ("start:h1", "start", "kicking off at {t}"),
+    ),
+)
+# Latest start (16:30) plus the longest plan must end before midnight.
+MAX_PLAN_HOURS = 7
+_DURATIONS = {"train": ("0.5", "1", "1", "1.5", "2", "2", "2.5", "3"),
+              "heldout": ("0.25", "0.75", "1", "1.25", "1.5", "2", "3.5", "4")}
+_COMBOS = (("no_overlap",), ("sequential",), ("start",), ("no_overlap", "start"), ("sequential", "start"))
+
+
+def _start_time(rng: random.Random, split: str) -> tuple[str, int]:
+    hours = range(13, 17) if split == "heldout" else range(6, 13)
+    hour, minute = rng.choice([(h, m) for h in hours for m in (0, 0, 30)])
+    text = f"{hour}:{minute:02d}" if minute else str(hour)
+    return text, hour * 60 + minute
+
+
+def compose(rng: random.Random, split: str) -> tuple[str, str, tuple[str, ...]]:
+    """One scheduling request for ``split``: ``(query, spec, tags)``."""
+    template = TEMPLATES.choice(rng, split)
+    names = NAMES.sample(rng, split, rng.randint(2, 4))
+    pool = _DURATIONS["heldout" if split == "heldout" else "train"]
+    durations = [rng.choice(pool) for _ in names]
+    while sum(Decimal(d) for d in durations) > MAX_PLAN_HOURS:
+        durations = [rng.choice(pool) for _ in names]
+    style = ITEM_STYLES.choice(rng, split)
+    items = [style.format(name=n, d=d, hours="hour" if d == "1" else "hours") for n, d in zip(names, durations)]
+    phrases, constraints, used = [], [], []
+    for kind in rng.choice(_COMBOS):
+        phrase_id, _, phrase = rng.choice([p for p in PHRASES.items(split) if p[1] == kind])
+        if kind == "start":
+            time_text, _ = _start_time(rng, split)
+            phrase, kind = phrase.format(t=time_text), f"start:{time_text}"
+        phrases.append(phrase)
+        constraints.append(kind)
+        used.append(phrase_id)
+    joined = items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+    query = template.fill(items=joined, constraints=" and ".join(phrases))
+    spec = ",".join(f"{n}:{d}hr" for n, d in zip(names, durations)) + " | " + ",".join(constraints)
+    tags = (f"template:{template.id}",) + tuple(f"phrase:{p}" for p in used)
+    return query, spec, tags

@@ -1,0 +1,142 @@
+import random
+import re
+from datetime import datetime, timezone
+
+import pytest
+
+from lazarus_cot_router.experts import schedule, word_problem_text
+from lazarus_cot_router.experts.arithmetic import _GENERIC
+from lazarus_cot_router.experts.base import SPLITS, Example
+from lazarus_cot_router.experts.builtin import DEFAULT_EXPERT_NAMES, default_experts
+from lazarus_cot_router.experts.time import TEMPLATES as TIME_TEMPLATES
+from lazarus_cot_router.experts.time import place_pools
+from lazarus_cot_router.grammar import parse_line, render_line
+
+EXPERTS = {e.name: e for e in default_experts(clock=lambda: datetime(2025, 1, 15, 12, tzinfo=timezone.utc))}
+SAMPLES = 150
+
+
+def draw(name: str, split: str, seed: int = 0, n: int = SAMPLES) -> list[Example]:
+    rng = random.Random(seed)
+    return [EXPERTS[name].sample_example(rng, split) for _ in range(n)]
+
+
+def template_id(example: Example) -> str:
+    return next(t for t in example.tags if t.startswith("template:")).removeprefix("template:")
+
+
+@pytest.mark.parametrize("split", SPLITS)
+@pytest.mark.parametrize("name", DEFAULT_EXPERT_NAMES)
+def test_gold_specs_execute_to_the_answer(name, split):
+    expert = EXPERTS[name]
+    for example in draw(name, split):
+        assert example.expert == name
+        assert example.query and "\n" not in example.query and example.query == example.query.strip()
+        assert "->" not in example.spec and "\n" not in example.spec
+        assert expert.answer(example.spec) == example.answer
+        expert.execute(example.spec)
+        line = parse_line(render_line(name, example.spec))
+        assert line and line.expert == name and line.spec == example.spec
+
+
+@pytest.mark.parametrize("name", DEFAULT_EXPERT_NAMES)
+def test_sampling_is_deterministic(name):
+    assert draw(name, "train", seed=7, n=40) == draw(name, "train", seed=7, n=40)
+    assert draw(name, "heldout", seed=7, n=40) == draw(name, "heldout", seed=7, n=40)
+    assert draw(name, "train", seed=7, n=40) != draw(name, "train", seed=8, n=40)
+
+
+@pytest.mark.parametrize("name", DEFAULT_EXPERT_NAMES)
+def test_heldout_pools_are_disjoint_from_train(name):
+    expert = EXPERTS[name]
+    train, heldout, calib = expert.pool_ids("train"), expert.pool_ids("heldout"), expert.pool_ids("calib")
+    assert "templates" in train and train.keys() == heldout.keys()
+    assert calib == train
+    for kind in train:
+        assert train[kind] and heldout[kind], kind
+        assert not train[kind] & heldout[kind], kind
+
+
+@pytest.mark.parametrize("name", DEFAULT_EXPERT_NAMES)
+def test_examples_use_their_split_templates(name):
+    expert = EXPERTS[name]
+    for split in ("train", "heldout"):
+        ids = expert.pool_ids(split)["templates"]
+        used = {template_id(e) for e in draw(name, split)}
+        assert used <= ids
+        assert len(used) >= min(len(ids), 4)
+
+
+def test_unknown_split_is_rejected():
+    with pytest.raises(ValueError):
+        EXPERTS["time"].sample_example(random.Random(0), "test")
+
+
+def test_arithmetic_numbers_are_copied_from_the_query():
+    for name in ("multiply", "add", "subtract", "divide"):
+        for example in draw(name, "train") + draw(name, "heldout"):
+            for number in example.spec.split(f" {EXPERTS[name].symbol} "):
+                assert number in example.query, example
+
+
+def test_arithmetic_heldout_number_ranges_differ():
+    train = {tag for e in draw("add", "train") for tag in e.tags if tag.startswith("numbers:")}
+    heldout = {tag for e in draw("add", "heldout") for tag in e.tags if tag.startswith("numbers:")}
+    assert train and heldout and not train & heldout
+
+
+def test_time_specs_are_place_names_from_the_query():
+    cities, countries = place_pools()
+    assert len(cities.train) >= 500 and len(cities.heldout) >= 100
+    assert not set(cities.train) & set(cities.heldout)
+    for split in ("train", "heldout"):
+        for example in draw("time", split):
+            assert example.spec in example.query
+            assert example.spec in cities.items(split) + countries.items(split)
+
+
+def test_word_problem_heldout_entities_and_steps():
+    heldout_entities = {e.id for e in word_problem_text.ENTITIES.heldout}
+    for example in draw("word_problem", "heldout"):
+        assert example.spec.split(":")[0] in heldout_entities
+        assert any(t.removeprefix("step:") in {s.id for s in word_problem_text.STEPS.heldout}
+                   for t in example.tags if t.startswith("step:"))
+
+
+def test_word_problem_spec_numbers_appear_in_query():
+    for example in draw("word_problem", "train") + draw("word_problem", "heldout"):
+        numbers = re.findall(r"[0-9]+", example.spec)
+        implied = {"2", "3"}
+        for number in numbers:
+            assert number in example.query or number in implied, example
+
+
+def test_schedule_spec_names_appear_in_query():
+    for example in draw("schedule", "train") + draw("schedule", "heldout"):
+        tasks = example.spec.split(" | ")[0].split(",")
+        for task in tasks:
+            assert task.split(":")[0] in example.query
+
+
+def test_chat_has_hundreds_of_distinct_queries_and_hard_negatives():
+    train = {e.query for e in draw("chat", "train", n=2000)}
+    heldout = {e.query for e in draw("chat", "heldout", n=2000)}
+    assert len(train) >= 500 and len(heldout) >= 250
+    assert not train & heldout
+    assert sum(bool(re.search(r"[0-9]", q)) for q in train) >= 30
+    assert any("schedule" in q for q in train) and any("time" in q.lower() for q in train)
+
+
+def test_public_acceptance_phrasings_are_covered_by_train_pools():
+    assert "Schedule {items}, {constraints}" in {t.text for t in schedule.TEMPLATES.train}
+    assert "{name} ({d}hr)" in schedule.ITEM_STYLES.train
+    assert {"Alice", "Bob"} <= set(schedule.NAMES.train)
+    assert "no overlap" in {p[2] for p in schedule.PHRASES.train}
+    assert "{Name} has {start}, {terse}. {question}" in {t.text for t in word_problem_text.TEMPLATES.train}
+    assert "Janet:she" in word_problem_text.NAMES.train
+    assert {"eat", "bake", "sell"} <= {s.id for s in word_problem_text.STEPS.train}
+    assert {"Tokyo", "London", "New York"} <= set(place_pools()[0].train)
+    time_train = {t.text for t in TIME_TEMPLATES.train}
+    assert {"Current time in {place}", "Time in {place}", "What time is it in {place}?"} <= time_train
+    assert {"{a} {sym} {b}", "What is {a} {sym} {b}?", "Calculate {a} {sym} {b}"} <= {t.text for t in _GENERIC.train}
+
