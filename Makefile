@@ -10,4 +10,4 @@ demo: setup
 	.venv/bin/lazarus-cot-router demo
 
 test: setup
-	.venv/bin/python -m lazarus_cot_router.blas .venv/bin/python -m pytest -q
+	.venv/bin/python -m pytest -q

@@ -168,9 +168,10 @@ def _resolve_hf_id(spec: str) -> Path:
         raise ModelLoadError(f"cannot download {spec!r} from the Hugging Face hub: {_one_line(e)}") from None
 
 
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
+def _one_line(e: BaseException, limit: int = 300) -> str:
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    text = " ".join(lines[:3]) or type(e).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def resolve_model_dir(spec: str = "embedded") -> Path:
