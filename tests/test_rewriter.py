@@ -1,0 +1,168 @@
+"""TrainedCoTRewriter and FewShotCoTRewriter on the embedded model, and the
+shared-prefix batched decoding under them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+import mlx.core as mx
+import pytest
+from mlx_lm.generate import generate_step
+
+from lazarus_cot_router.decoding import Decoded, SharedPrefix, decode_batch
+from lazarus_cot_router.few_shot import FewShotCoTRewriter, first_json_object, json_closed
+from lazarus_cot_router.prompts import encode_prompt
+from lazarus_cot_router.rewriter import RouteResult, TrainedCoTRewriter
+
+from conftest import ROOT, subprocess_env
+
+CLOCK = lambda: datetime(2025, 1, 15, 12, 0, tzinfo=timezone.utc)  # noqa: E731
+QUERIES = ["What is 256 * 4?", "Current time in Tokyo", "Tell me a joke", "72 / 9"]
+
+
+@pytest.fixture(scope="module")
+def router(embedded_model):
+    return TrainedCoTRewriter(loaded=embedded_model, clock=CLOCK)
+
+
+def greedy_reference(model, tokenizer, ids, max_tokens):
+    """Plain mlx-lm greedy decoding of the whole prompt, no shared prefix."""
+    out = []
+    for token, _ in generate_step(mx.array(ids), model, max_tokens=max_tokens):
+        out.append(int(token))
+    return out
+
+
+def test_shared_prefix_decoding_equals_full_prompt_decoding(router):
+    model, tok = router.model, router.tokenizer
+    prefix = SharedPrefix(model, router.prefix_ids)
+    suffixes = [encode_prompt(tok, router.system_prompt, q)[1] for q in QUERIES]
+    batched = decode_batch(model, tok, suffixes, prefix=prefix, max_tokens=8, stop_text=lambda _: False)
+    for suffix, got in zip(suffixes, batched):
+        want = greedy_reference(model, tok, router.prefix_ids + suffix, 8)
+        if got.finish == "eot":  # the reference does not stop at the end of the turn
+            assert got.tokens[-1] in tok.eos_token_ids
+            want = want[: len(got.tokens)]
+        assert got.tokens == want
+        assert len(got.logprobs) == len(got.tokens) and all(lp <= 0 for lp in got.logprobs)
+
+
+def test_prefix_is_not_modified_by_decoding(router):
+    prefix = SharedPrefix(router.model, router.prefix_ids)
+    before = [mx.array(c.state[0]) for c in prefix.cache]
+    suffix = encode_prompt(router.tokenizer, router.system_prompt, "hello")[1]
+    decode_batch(router.model, router.tokenizer, [suffix], prefix=prefix, max_tokens=4)
+    assert all(mx.array_equal(b, c.state[0]).item() for b, c in zip(before, prefix.cache))
+    assert all(c.offset == len(router.prefix_ids) for c in prefix.cache)
+
+
+def test_decoding_stops_right_after_the_arrow(router):
+    model, tok = router.model, router.tokenizer
+    # Force the line by teacher-forcing it into the prompt: the next token ends it.
+    text_so_far = "multiply: 256 * 4 -"
+    suffix = encode_prompt(tok, router.system_prompt, "256 * 4")[1] + tok.encode(text_so_far, add_special_tokens=False)
+    out = decode_batch(model, tok, [suffix], prefix=SharedPrefix(model, router.prefix_ids), max_tokens=3,
+                       stop_text=lambda t: (text_so_far + t).rstrip().endswith("->"))[0]
+    assert out.finish in ("arrow", "eot", "length")
+    if out.finish == "arrow":
+        assert (text_so_far + out.text).rstrip().endswith("->")
+
+
+def test_batch_equals_sequential(router):
+    batch = router.rewrite_batch(QUERIES)
+    sequential = [router.rewrite(q) for q in QUERIES]
+    assert [a.model_dump() for a in batch] == [a.model_dump() for a in sequential]
+
+
+def test_untrained_router_returns_valid_actions(router):
+    for action in router.rewrite_batch(QUERIES + ["", "   "], ["math", "time"]):
+        data = json.loads(action.model_dump_json())
+        assert set(data) >= {"expert", "operation", "parameters", "confidence", "reasoning"}
+        assert 0.0 <= data["confidence"] <= 1.0
+        assert data["reasoning"]
+
+
+def _route_with_output(router, text: str, available=None):
+    result = RouteResult(query="q", raw="")
+    router._execute(result, Decoded(tokens=router.tokenizer.encode(text, add_special_tokens=False),
+                                    text=text, logprobs=[-0.1] * 20, finish="arrow"))
+    return result, router.to_action(result, available)
+
+
+def test_executes_the_line_and_maps_to_the_host_action(router):
+    result, action = _route_with_output(router, "multiply: 256 * 4 ->")
+    assert result.line == "multiply: 256 * 4 -> 1024"
+    assert (action.expert, action.operation, action.parameters) == ("math", "evaluate", {"expression": "256 * 4"})
+    assert action.reasoning == "multiply: 256 * 4 -> 1024"
+    assert 0.0 < action.confidence <= 1.0
+
+    _, action = _route_with_output(router, "time: Tokyo ->")
+    assert action.parameters == {"timezone": "Asia/Tokyo"} and action.reasoning == "time: Tokyo -> 21:00 JST"
+
+
+@pytest.mark.parametrize(
+    "output, available, why",
+    [
+        ("the answer is 4", None, "unparseable"),
+        ("divide: 1 / 0 ->", None, "could not execute"),
+        ("teleport: mars ->", None, "not a registered expert"),
+        ("time: Qwxzzyville ->", None, "could not execute"),
+        ("multiply: 2 * 3 ->", ["time"], "not among the available experts"),
+    ],
+)
+def test_failures_become_passthrough_with_a_reason(router, output, available, why):
+    _, action = _route_with_output(router, output, available)
+    assert action.is_passthrough()
+    assert why in action.reasoning
+
+
+def test_chat_line_is_a_passthrough_even_when_only_math_is_available(router):
+    _, action = _route_with_output(router, "chat: ->", ["math"])
+    assert action.is_passthrough() and action.reasoning == "chat: -> [response]"
+
+
+def test_long_query_is_truncated_and_reported(router):
+    action = router.rewrite("What is 2 + 2? " + "x" * 5000)
+    assert "truncated" in action.reasoning
+
+
+# -- few-shot baseline --------------------------------------------------------
+
+def test_few_shot_prompt_follows_lazarus(embedded_model):
+    few = FewShotCoTRewriter(loaded=embedded_model, examples_per_expert=2)
+    prompt = few.build_prompt("What is 3 * 3?", ["multiply", "time"])
+    assert "- **multiply**:" in prompt and "- **time**:" in prompt and "- **divide**" not in prompt
+    assert prompt.count('Query: "') == 2 + 2 + 2 + 1  # 2 per expert, 2 passthrough, the query
+    assert 'Query: "Tell me a joke"' in prompt and 'Query: "What is the capital of France?"' in prompt
+    assert prompt.endswith('Query: "What is 3 * 3?"\nAction:')
+
+
+def test_few_shot_parses_the_first_json_object(embedded_model):
+    few = FewShotCoTRewriter(loaded=embedded_model)
+    text = ' {"expert": "multiply", "operation": "evaluate", "parameters": {"expression": "6 * 7"}, "confidence": 0.9, "reasoning": "x"} trailing {"a": 1}'
+    action = few.parse_action(text)
+    assert (action.expert, action.parameters, action.reasoning) == ("math", {"expression": "6 * 7"}, "multiply: 6 * 7 -> 42")
+    assert few.parse_action("no json here").is_passthrough()
+    assert few.parse_action('{"expert": "none", "operation": "passthrough"}').is_passthrough()
+    assert first_json_object('x {"s": "}{"} y') == {"s": "}{"}
+    assert json_closed('{"a": {"b": 1}}') and not json_closed('{"a": {')
+
+
+# -- CLI end to end --------------------------------------------------------------
+
+@pytest.mark.parametrize("rewriter", ["trained-cot", "few-shot"])
+def test_route_cli_end_to_end(embedded_dir, tmp_path, rewriter):
+    config = tmp_path / "lazarus.yaml"
+    options = "{max_tokens: 24}"
+    config.write_text(f"virtual_experts:\n  rewriter: {rewriter}\n  {rewriter}: {options}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "lazarus_cot_router", "route", "--config", str(config), "--json", "Time in London, answer in french"],
+        capture_output=True, text=True, cwd=ROOT, env=subprocess_env(), timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    action = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert set(action) >= {"expert", "operation", "parameters", "confidence", "reasoning"}
+    assert 0.0 <= action["confidence"] <= 1.0
