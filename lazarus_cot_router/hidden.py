@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,15 +80,14 @@ class HiddenCapture:
         self._layers = find_layers(model)
         n = len(self._layers)
         indices = range(n) if layers == "all" else [int(i) for i in layers]
-        self.layers: list[int] = []
-        for i in indices:
-            if not -n <= i < n:
-                raise IndexError(f"layer {i} out of range for a model with {n} layers")
-            self.layers.append(i % n)
+        bad = [i for i in indices if not -n <= i < n]
+        if bad:
+            raise IndexError(f"layer {bad[0]} out of range for a model with {n} layers")
+        self.layers: list[int] = sorted({i % n for i in indices})
         self._recording: Recording | None = None
         self._select: Callable[[mx.array], mx.array] = _last
         self._originals: dict[int, type] = {}
-        for i in sorted(set(self.layers)):
+        for i in self.layers:
             layer = self._layers[i]
             if getattr(type(layer), "_capture_owner", None) is not None:
                 raise RuntimeError(f"layer {i} already has a capture installed")
@@ -333,6 +332,25 @@ class HiddenRouter:
         best = max(scores, key=scores.get)
         return (best if scores[best] > 0 else None), scores
 
+    def route_prompts(self, model, capture: HiddenCapture, suffixes, prefix=None, first_tokens=None) -> list[tuple[str | None, dict[str, float]]]:
+        """Route a batch of prompts (the parts after the shared ``prefix``) with
+        one forward up to :attr:`layer`. At ``expert_token`` the first token of
+        each routing line (``first_tokens``, e.g. the generated one) is appended."""
+        if self.layer not in capture.layers:
+            raise ValueError(f"the capture does not record layer {self.layer}")
+        rows = [list(s) for s in suffixes]
+        if self.position == "expert_token":
+            if first_tokens is None or len(first_tokens) != len(rows):
+                raise ValueError("routing at expert_token needs the first token of every routing line")
+            rows = [r + [int(t)] for r, t in zip(rows, first_tokens)]
+        hidden = prefill_hidden(model, capture, rows, prefix=prefix)[self.layer][:, -1, :]
+        scores = self.logits(hidden)
+        out = []
+        for row in scores:
+            j = int(row.argmax())
+            out.append((self.experts[j] if row[j] > 0 else None, dict(zip(self.experts, map(float, row)))))
+        return out
+
     def to_virtual_router_fields(self) -> dict:
         """Lazarus ``VirtualRouter`` fields, in expert order."""
         return {
@@ -418,14 +436,12 @@ class HiddenRouter:
 
 
 def _atomic_write(path: Path, write: Callable[[str], object]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        write(tmp)
+        write(str(tmp))
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
 
 
