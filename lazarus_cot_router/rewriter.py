@@ -9,6 +9,7 @@ execute) becomes a passthrough action whose ``reasoning`` says why.
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from typing import Sequence
@@ -38,6 +39,15 @@ class RouteResult:
     note: str = ""  # e.g. that the query was truncated
     prompt_tokens: int = 0
     generated_tokens: int = 0
+    hidden_expert: str | None = None  # the calibrated hidden-state route, if any
+    hidden_scores: dict | None = None
+
+    @property
+    def routes_agree(self) -> bool | None:
+        """Whether the text and hidden-state routes name the same expert."""
+        if self.hidden_scores is None:
+            return None
+        return self.hidden_expert == self.expert
 
 
 class TrainedCoTRewriter(host_rewriter_base()):
@@ -64,8 +74,8 @@ class TrainedCoTRewriter(host_rewriter_base()):
 
         if routing not in ("text", "hidden"):
             raise ValueError(f"routing must be 'text' or 'hidden', not {routing!r}")
-        if routing == "hidden":
-            raise NotImplementedError("routing='hidden' needs calibration support, not built yet")
+        if routing == "hidden" and calibration is None:
+            raise ValueError("routing='hidden' needs a calibration directory (see `lazarus-cot-router calibrate`)")
         registry = get_experts(clock=clock)
         unknown = [name for name in (experts or []) if name not in registry]
         if unknown:
@@ -83,6 +93,24 @@ class TrainedCoTRewriter(host_rewriter_base()):
         self._lock = threading.Lock()
         self._prefix: SharedPrefix | None = None
         self._expert_info: dict[str, dict] = {}
+        self.hidden_router, self._capture = None, None
+        if calibration is not None:
+            self._load_calibration(calibration)
+
+    def _load_calibration(self, calibration: str) -> None:
+        from .hidden import HiddenRouter, install_capture, model_identity
+
+        identity = model_identity(self.model_spec, self.adapter)
+        self.hidden_router = HiddenRouter.load(calibration, model_identity=identity)
+        unknown = [e for e in self.hidden_router.experts if e not in self.experts]
+        if unknown:
+            raise ValueError(f"calibration {calibration} routes to experts this router lacks: {unknown}")
+        if self.hidden_router.position != "prompt_last":
+            raise ValueError(
+                f"calibration {calibration} reads position {self.hidden_router.position!r}; routing before "
+                "generation needs 'prompt_last' (recalibrate with --position prompt_last)"
+            )
+        self._capture = install_capture(self.model, [self.hidden_router.layer])
 
     # -- Lazarus interface -------------------------------------------------
     def set_expert_info(self, expert_name: str, description: str, examples: list | None = None) -> None:
@@ -111,25 +139,53 @@ class TrainedCoTRewriter(host_rewriter_base()):
             results[i].prompt_tokens = len(self.prefix_ids) + len(suffix)
             pending.append((i, suffix))
         if pending:
-            decoded = self._decode([suffix for _, suffix in pending])
-            for (i, _), out in zip(pending, decoded):
-                self._execute(results[i], out)
+            with self._lock:  # one generation at a time: MLX streams are shared
+                if self._prefix is None:
+                    self._prefix = SharedPrefix(self.model, self.prefix_ids)
+                suffixes = [suffix for _, suffix in pending]
+                if self.hidden_router is not None:
+                    self._route_hidden([results[i] for i, _ in pending], suffixes)
+                if self.routing == "hidden":
+                    self._decode_forced([results[i] for i, _ in pending], suffixes)
+                else:
+                    for (i, _), out in zip(pending, self._decode(suffixes)):
+                        self._execute(results[i], out)
         return results
 
     def _decode(self, suffixes: list[list[int]]) -> list[Decoded]:
-        with self._lock:  # one generation at a time: MLX streams are shared
-            if self._prefix is None:
-                self._prefix = SharedPrefix(self.model, self.prefix_ids)
-            return decode_batch(
-                self.model,
-                self.tokenizer,
-                suffixes,
-                prefix=self._prefix,
-                max_tokens=self.max_tokens,
-                stop_token_ids=[self._eot],
-            )
+        return decode_batch(
+            self.model,
+            self.tokenizer,
+            suffixes,
+            prefix=self._prefix,
+            max_tokens=self.max_tokens,
+            stop_token_ids=[self._eot],
+        )
 
-    def _execute(self, result: RouteResult, out: Decoded) -> None:
+    def _route_hidden(self, results: list[RouteResult], suffixes: list[list[int]]) -> None:
+        routes = self.hidden_router.route_prompts(self.model, self._capture, suffixes, prefix=self._prefix)
+        for result, (expert, scores) in zip(results, routes):
+            result.hidden_expert, result.hidden_scores = expert, scores
+
+    def _decode_forced(self, results: list[RouteResult], suffixes: list[list[int]]) -> None:
+        """Hidden-state routing: the expert is already chosen, so its name is
+        written into the answer and the model decodes only the spec."""
+        forced, heads = [], []
+        for result, suffix in zip(results, suffixes):
+            head = f"{result.hidden_expert}:" if result.hidden_expert else None
+            heads.append(head)
+            if head is not None:
+                forced.append(suffix + self.tokenizer.encode(head, add_special_tokens=False))
+        outs = iter(self._decode(forced))
+        for result, head in zip(results, heads):
+            if head is None:
+                result.error = "no expert direction is above its threshold"
+                continue
+            out = next(outs)
+            out.text = f"{head}{out.text}"
+            self._execute(result, out, confidence=_sigmoid(result.hidden_scores[result.hidden_expert]))
+
+    def _execute(self, result: RouteResult, out: Decoded, confidence: float | None = None) -> None:
         result.raw = out.text
         result.generated_tokens = len(out.tokens)
         parsed = parse_line(out.text)
@@ -137,7 +193,7 @@ class TrainedCoTRewriter(host_rewriter_base()):
             result.error = f"unparseable model output ({parsed.reason}): {out.text[:120]!r}"
             return
         result.expert, result.spec = parsed.expert, parsed.spec
-        result.confidence = name_probability(self.tokenizer, out)
+        result.confidence = name_probability(self.tokenizer, out) if confidence is None else confidence
         expert = self.experts.get(parsed.expert)
         if expert is None:
             result.error = f"the model chose {parsed.expert!r}, which is not a registered expert"
@@ -145,16 +201,31 @@ class TrainedCoTRewriter(host_rewriter_base()):
         try:
             result.result = expert.execute(parsed.spec)
         except ExpertError as exc:
-            result.error = f"{parsed.expert} could not execute {parsed.spec!r}: {exc.reason}"
+            result.error = f"{parsed.expert} could not execute {parsed.spec[:120]!r}: {exc.reason}"
+            return
+        except Exception as exc:  # a faulty (third-party) expert must not crash the router
+            result.error = f"{parsed.expert} failed on {parsed.spec[:120]!r}: {type(exc).__name__}: {str(exc)[:120]}"
             return
         result.line = render_line(parsed.expert, parsed.spec, result.result)
 
     def to_action(self, result: RouteResult, available_experts: Sequence[str] | None = None):
-        note = f" ({result.note})" if result.note else ""
+        notes = [result.note] if result.note else []
+        if result.routes_agree is not None:
+            agreement = "agree" if result.routes_agree else "disagree"
+            notes.append(f"routes {agreement}: text={result.expert} hidden={result.hidden_expert}"
+                         if self.routing == "text" else f"hidden route {result.hidden_expert}")
+        note = f" ({'; '.join(notes)})" if notes else ""
         if result.error:
             return passthrough_action(f"passthrough: {result.error}{note}", confidence=result.confidence)
         expert = self.experts[result.expert]
-        host = expert.host_action(result.spec)
+        try:
+            host = expert.host_action(result.spec)
+        except Exception as exc:  # execute accepted the spec; a faulty expert must not crash the router
+            return passthrough_action(
+                f"passthrough: {result.expert} has no host action for {result.spec[:120]!r}: "
+                f"{type(exc).__name__}: {str(exc)[:120]}{note}",
+                confidence=result.confidence,
+            )
         if available_experts is not None and not {result.expert, host.expert} & set(available_experts) and host.operation != "passthrough":
             return passthrough_action(
                 f"passthrough: {result.line} routes to {host.expert!r}, which is not among the "
@@ -162,3 +233,7 @@ class TrainedCoTRewriter(host_rewriter_base()):
                 confidence=result.confidence,
             )
         return make_action(host, confidence=result.confidence, reasoning=f"{result.line}{note}")
+
+
+def _sigmoid(x: float) -> float:
+    return float(1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, x)))))

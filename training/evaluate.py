@@ -85,10 +85,17 @@ def evaluate(rewriter, examples: Sequence[Example], batch_size: int = 32, progre
         for ex, res in zip(batch, rewriter.route_batch([e.query for e in batch])):
             row = score_one(ex, res.expert, res.spec, rewriter.experts)
             row["raw"] = res.raw
+            if res.routes_agree is not None:
+                row["hidden_expert"], row["routes_agree"] = res.hidden_expert, res.routes_agree
             rows.append(row)
         bar.update(len(batch))
     bar.close()
-    return summarize(rows, [e.tags for e in examples])
+    report = summarize(rows, [e.tags for e in examples])
+    compared = [r for r in rows if "routes_agree" in r]
+    if compared:
+        report["hidden_text_agreement"] = sum(r["routes_agree"] for r in compared) / len(compared)
+        report["hidden_expert_accuracy"] = sum(r["hidden_expert"] == r["want_expert"] for r in compared) / len(compared)
+    return report
 
 
 def format_report(report: dict) -> str:
@@ -103,6 +110,9 @@ def format_report(report: dict) -> str:
         lines.append(row(name, r))
     if report.get("extra_instruction", {}).get("n"):
         lines.append(row("+instruction", report["extra_instruction"]))
+    if "hidden_text_agreement" in report:
+        lines.append(f"\nhidden-state route: expert accuracy {report['hidden_expert_accuracy']:.1%}, "
+                     f"agreement with the parsed line {report['hidden_text_agreement']:.1%}")
     failures = report["failures"]
     if failures:
         lines.append(f"\n{len(failures)} failures (first 20):")
@@ -120,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-n", "--examples", type=int, default=200, help="held-out examples when no --queries")
     parser.add_argument("--seed", type=int, default=0, help="seed of the held-out split")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--routing", choices=("text", "hidden"), default="text",
+                        help="text: the parsed line chooses the expert; hidden: the calibrated hidden state does")
+    parser.add_argument("--calibration", default=None,
+                        help="calibration directory (needed by --routing hidden; with text routing, agreement is reported)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
@@ -132,14 +146,16 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         examples = load_queries(args.queries) if args.queries else generate_split("heldout", args.examples, seed=args.seed)
-        rewriter = TrainedCoTRewriter(model=args.model, adapter=args.adapter)
+        rewriter = TrainedCoTRewriter(model=args.model, adapter=args.adapter, routing=args.routing,
+                                      calibration=args.calibration)
     except (OSError, ValueError) as exc:
         print(f"lazarus-cot-router eval: {exc}", file=sys.stderr)
         return 2
     report = evaluate(rewriter, examples, batch_size=args.batch_size, progress=not args.json)
     if args.json:
-        keys = ("n", "format_accuracy", "expert_accuracy", "spec_accuracy", "execution_accuracy", "per_expert", "failures")
-        print(json.dumps({k: report[k] for k in keys}, default=str))
+        keys = ("n", "format_accuracy", "expert_accuracy", "spec_accuracy", "execution_accuracy", "per_expert",
+                "failures", "hidden_text_agreement", "hidden_expert_accuracy")
+        print(json.dumps({k: report[k] for k in keys if k in report}, default=str))
     else:
         print(format_report(report))
     return 0
