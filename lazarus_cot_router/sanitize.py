@@ -2,6 +2,7 @@
 
 - Non-text input becomes an empty query (the rewriter then passes through).
 - Control characters (NUL and the like) become spaces; newlines and tabs stay.
+- Lone UTF-16 surrogates (not encodable as UTF-8) become U+FFFD.
 - Text that the tokenizer would read as a special token (``<|im_start|>``,
   ``</s>``, ...) is broken up so a user cannot open a turn of their own.
 - Queries longer than :data:`MAX_QUERY_CHARS` are truncated; the returned note
@@ -35,6 +36,12 @@ def _defuse(token_text: str) -> str:
     return token_text[0] + _ZERO_WIDTH_JOINER + token_text[1:]
 
 
+def _without_lone_surrogates(text: str) -> str:
+    """Join surrogate pairs into their character and replace lone surrogates
+    with U+FFFD: the tokenizer only accepts text that encodes as UTF-8."""
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
 def sanitize_query(query: object, tokenizer=None, max_chars: int = MAX_QUERY_CHARS) -> tuple[str, str]:
     """Return ``(clean_query, note)``; ``note`` is empty unless something
     the caller should know about happened (truncation)."""
@@ -44,6 +51,8 @@ def sanitize_query(query: object, tokenizer=None, max_chars: int = MAX_QUERY_CHA
     if len(query) > max_chars:
         notes.append(f"query truncated from {len(query)} to {max_chars} characters")
         query = query[:max_chars]
+    if any("\ud800" <= ch <= "\udfff" for ch in query):
+        query = _without_lone_surrogates(query)
     query = "".join(
         " " if unicodedata.category(ch) == "Cc" and ch not in "\n\t" else ch for ch in query
     )

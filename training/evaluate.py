@@ -140,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from lazarus_cot_router.models import ModelLoadError
     from lazarus_cot_router.rewriter import TrainedCoTRewriter
 
     from .data import generate_split, load_queries
@@ -148,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         examples = load_queries(args.queries) if args.queries else generate_split("heldout", args.examples, seed=args.seed)
         rewriter = TrainedCoTRewriter(model=args.model, adapter=args.adapter, routing=args.routing,
                                       calibration=args.calibration)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, ModelLoadError) as exc:
         print(f"lazarus-cot-router eval: {exc}", file=sys.stderr)
         return 2
     report = evaluate(rewriter, examples, batch_size=args.batch_size, progress=not args.json)
