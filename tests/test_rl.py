@@ -1,0 +1,299 @@
+"""GRPO on a tiny random llama: sampling, advantages, loss gradient, learning."""
+
+from __future__ import annotations
+
+import math
+
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+import numpy as np
+import pytest
+from mlx.utils import tree_flatten, tree_map
+
+from lazarus_cot_router.experts.base import Example, Expert
+from lazarus_cot_router.prompts import encode_prompt, end_of_turn_id, router_system_prompt
+from training.config import TrainConfig
+from training.rl import grpo_loss, group_advantages, prefix_caches, select_examples, stack_hidden, token_advantages, token_logprobs, train_rl
+from training.sampling import prefill_prefix, sample_completions
+from training.sft import compute_prefix, first_trained_layer, frozen_forward, make_batch, setup_trainable
+
+QUERIES = ["say hi", "please say hello there", "ok", "repeat after me: the quick brown fox"]
+
+
+class _Echo(Expert):
+    name = "echo"
+    description = "returns its spec"
+
+    def execute(self, spec: str) -> str:
+        return spec
+
+
+EXPERTS = {"echo": _Echo()}
+EXAMPLES = [Example(q, "echo", q, q) for q in QUERIES]
+
+
+@pytest.fixture()
+def tiny(tiny_model_dir):
+    from lazarus_cot_router.models import load
+
+    model, tokenizer = load(str(tiny_model_dir))
+    setup_trainable(model, "full", 1)
+    return model, tokenizer
+
+
+def _prompt(tokenizer, queries=QUERIES):
+    system = router_system_prompt(list(EXPERTS.values()))
+    pairs = [encode_prompt(tokenizer, system, q) for q in queries]
+    return pairs[0][0], [s for _, s in pairs]
+
+
+def _greedy_reference(model, ids, max_tokens):
+    out = []
+    for _ in range(max_tokens):
+        out.append(int(mx.argmax(model(mx.array(ids + out)[None])[0, -1]).item()))
+    return out
+
+
+# --- advantages -----------------------------------------------------------
+
+
+def test_group_advantages_known_values():
+    adv = group_advantages([1.0, 0.0, 1.0, 0.0, 0.3, 0.3, 0.3, 0.3], 4)
+    expected = 0.5 / (math.sqrt(1 / 3) + 1e-4)
+    np.testing.assert_allclose(adv[:4], [expected, -expected, expected, -expected], rtol=1e-6)
+    np.testing.assert_array_equal(adv[4:], 0.0)
+
+
+def test_group_advantages_zero_variance_and_single():
+    np.testing.assert_array_equal(group_advantages([0.7] * 6, 3), 0.0)
+    np.testing.assert_array_equal(group_advantages([1.0, 0.0], 1), 0.0)
+
+
+def test_token_advantages_layout():
+    adv = token_advantages([2.0, -1.0], [3, 1], padded=8)
+    assert adv.tolist() == [2.0, 2.0, 2.0, -1.0, 0.0, 0.0, 0.0, 0.0]
+
+
+def test_select_examples_deterministic_epochs():
+    first = [select_examples(10, 4, it, seed=3) for it in range(5)]
+    assert first == [select_examples(10, 4, it, seed=3) for it in range(5)]
+    flat = [i for batch in first for i in batch]
+    assert sorted(flat[:10]) == list(range(10))
+    assert sorted(flat[10:20]) == list(range(10))
+    assert select_examples(10, 4, 0, seed=4) != first[0]
+
+
+# --- sampling -------------------------------------------------------------
+
+
+def test_sampling_max_length_and_seed(tiny):
+    model, tokenizer = tiny
+    prefix, suffixes = _prompt(tokenizer)
+    cache = prefill_prefix(model, prefix)
+    run = lambda seed: sample_completions(model, tokenizer, cache, suffixes, num_generations=3, temperature=1.0, max_tokens=5, seed=seed)  # noqa: E731
+    a, b, c = run(0), run(0), run(1)
+    assert len(a) == len(suffixes) and all(len(g) == 3 for g in a)
+    tokens = lambda groups: [x.tokens for g in groups for x in g]  # noqa: E731
+    assert tokens(a) == tokens(b)
+    assert tokens(a) != tokens(c)
+    assert all(len(x.tokens) <= 5 and (x.finish != "length" or len(x.tokens) == 5) for g in a for x in g)
+
+
+def test_batched_greedy_equals_one_at_a_time(tiny):
+    model, tokenizer = tiny
+    prefix, suffixes = _prompt(tokenizer)
+    cache = prefill_prefix(model, prefix)
+    batched = sample_completions(model, tokenizer, cache, suffixes, num_generations=2, temperature=0.0, max_tokens=6)
+    for suffix, group in zip(suffixes, batched):
+        single = sample_completions(model, tokenizer, cache, [suffix], temperature=0.0, max_tokens=6)[0][0]
+        assert group[0].tokens == group[1].tokens == single.tokens
+        assert single.tokens[:6] == _greedy_reference(model, prefix + suffix, len(single.tokens))
+
+
+class _Scripted:
+    """A model whose next token is ``script[step]`` for every row."""
+
+    def __init__(self, vocab: int, script: list[int]):
+        self.vocab, self.script, self.step = vocab, script, 0
+
+    def __call__(self, inputs, cache=None):
+        token = self.script[min(self.step, len(self.script) - 1)]
+        self.step += 1
+        logits = mx.where(mx.arange(self.vocab) == token, 30.0, 0.0)
+        return mx.broadcast_to(logits, (*inputs.shape, self.vocab))
+
+
+def test_sampling_stops_after_arrow_and_at_eot(tiny):
+    model, tokenizer = tiny
+    vocab = model.args.vocab_size
+    line = tokenizer.encode("add: 1 + 2 -> 3 more", add_special_tokens=False)
+    scripted = _Scripted(vocab, line)
+    [[arrow]] = sample_completions(scripted, tokenizer, [], [[5, 6]], temperature=1.0, max_tokens=40, stop_token_ids=[end_of_turn_id(tokenizer)])
+    assert arrow.finish == "arrow" and arrow.text == "add: 1 + 2 ->"
+    assert tokenizer.decode(arrow.tokens) == "add: 1 + 2 ->"
+
+    eot = end_of_turn_id(tokenizer)
+    script = tokenizer.encode("hi", add_special_tokens=False) + [eot, 7, 7]
+    [[done]] = sample_completions(_Scripted(vocab, script), tokenizer, [], [[5]], max_tokens=40, stop_token_ids=[eot])
+    assert done.finish == "eot" and done.tokens[-1] == eot and done.text == "hi"
+
+
+def test_sampled_logprobs_match_training_forward(tiny):
+    model, tokenizer = tiny
+    prefix_ids, suffixes = _prompt(tokenizer)
+    start = first_trained_layer(model)
+    prefix = compute_prefix(model, prefix_ids, start)
+    groups = sample_completions(model, tokenizer, prefix_caches(model, prefix, start), suffixes, num_generations=2, temperature=1.0, max_tokens=5, seed=2)
+    rows = [(s, c.tokens) for s, g in zip(suffixes, groups) for c in g]
+    batch = make_batch(rows)
+    h = frozen_forward(model, prefix, batch["tokens"])
+    logp = token_logprobs(model, start, prefix["hidden"], h, batch)
+    n = sum(len(c.tokens) for g in groups for c in g)
+    sampled = [lp for g in groups for c in g for lp in c.logprobs]
+    np.testing.assert_allclose(np.array(logp[:n]), sampled, atol=2e-4)
+
+
+# --- loss -----------------------------------------------------------------
+
+
+def _batch_and_logp(model, tokenizer, completions):
+    prefix_ids, suffixes = _prompt(tokenizer, QUERIES[:1])
+    start = first_trained_layer(model)
+    prefix = compute_prefix(model, prefix_ids, start)
+    batch = make_batch([(suffixes[0], c) for c in completions])
+    h = mx.stop_gradient(frozen_forward(model, prefix, batch["tokens"]))
+
+    def sequence_logps():
+        logp = token_logprobs(model, start, prefix["hidden"], h, batch) * batch["weights"]
+        out, i = [], 0
+        for c in completions:
+            out.append(logp[i : i + len(c)].sum().item())
+            i += len(c)
+        return out
+
+    return start, prefix, batch, h, sequence_logps
+
+
+def test_policy_gradient_raises_positive_advantage_sample(tiny):
+    model, tokenizer = tiny
+    completions = [[11, 12, 13], [21, 22]]
+    start, prefix, batch, h, sequence_logps = _batch_and_logp(model, tokenizer, completions)
+    before = sequence_logps()
+    adv = token_advantages([1.0, -1.0], [3, 2], batch["labels"].shape[0])
+    value_and_grad = nn.value_and_grad(model, grpo_loss)
+    (loss, kl), grads = value_and_grad(model, start, prefix["hidden"], h, batch, adv, None, 0.0)
+    optim.SGD(learning_rate=1e-2).update(model, grads)
+    after = sequence_logps()
+    assert after[0] > before[0]
+    assert after[1] < before[1]
+    assert kl.item() == 0.0
+
+
+def test_kl_is_zero_at_reference_and_positive_after_a_change(tiny):
+    model, tokenizer = tiny
+    start, prefix, batch, h, _ = _batch_and_logp(model, tokenizer, [[11, 12, 13], [21, 22]])
+    adv = mx.zeros(batch["labels"].shape)
+    ref = mx.stop_gradient(token_logprobs(model, start, prefix["hidden"], h, batch))
+    loss, kl = grpo_loss(model, start, prefix["hidden"], h, batch, adv, ref, beta=0.1)
+    assert abs(kl.item()) < 1e-6 and abs(loss.item()) < 1e-6
+    model.update(tree_map(lambda p: p * 1.5, model.trainable_parameters()))
+    loss, kl = grpo_loss(model, start, prefix["hidden"], h, batch, adv, ref, beta=0.1)
+    assert kl.item() > 0 and loss.item() == pytest.approx(0.1 * kl.item(), rel=1e-5)
+
+
+# --- training -------------------------------------------------------------
+
+
+def _half_space_reward(model):
+    """Reward: the share of completion tokens whose embedding lies on one side
+    of a fixed random hyperplane (about half the vocabulary)."""
+    embed = model.model.embed_tokens.weight
+    u = mx.random.normal((embed.shape[1],), key=mx.random.key(7))
+    favored = np.array((embed @ u) > 0)
+
+    def reward(prompts, completions, completion_ids, **kwargs):
+        return [float(np.mean(favored[ids])) for ids in completion_ids]
+
+    return reward, mx.array(np.nonzero(favored)[0])
+
+
+def _favored_mass(model, tokenizer, favored):
+    prefix, suffixes = _prompt(tokenizer)
+    masses = [mx.softmax(model(mx.array(prefix + s)[None])[0, -1])[favored].sum().item() for s in suffixes]
+    return float(np.mean(masses))
+
+
+def test_rl_increases_reward(tiny):
+    model, tokenizer = tiny
+    reward, favored = _half_space_reward(model)
+    before = _favored_mass(model, tokenizer, favored)
+    config = TrainConfig(rl_iters=5, rl_batch_size=4, num_generations=4, max_completion_length=4, beta=0.0, rl_learning_rate=1e-3)
+    history = train_rl(model, tokenizer, EXAMPLES, EXPERTS, config, reward_funcs=[reward], progress=False)
+    after = _favored_mass(model, tokenizer, favored)
+    assert len(history) == 5 and not any(m["skipped"] for m in history)
+    assert after > before + 0.05
+    assert np.mean([m["reward_mean"] for m in history[-2:]]) > np.mean([m["reward_mean"] for m in history[:1]])
+
+
+def test_constant_reward_skips_updates_but_logs(tiny):
+    model, tokenizer = tiny
+    weights = [np.array(v) for _, v in tree_flatten(model.trainable_parameters())]
+    config = TrainConfig(rl_iters=2, rl_batch_size=2, num_generations=3, max_completion_length=3, beta=0.04)
+    seen = []
+    history = train_rl(model, tokenizer, EXAMPLES, EXPERTS, config, progress=False, on_iteration=seen.append)
+    assert seen == history and len(history) == 2
+    for m in history:
+        assert m["skipped"] and m["reward_mean"] == 0.0 and m["fraction_correct"] == 0.0
+        assert m["outcomes"]["unparseable"] + m["outcomes"]["unknown_expert"] == 6
+        assert m["seconds"] > 0
+    after = [np.array(v) for _, v in tree_flatten(model.trainable_parameters())]
+    assert all(np.array_equal(a, b) for a, b in zip(weights, after))
+
+
+def test_resume_matches_uninterrupted_run(tiny_model_dir):
+    from lazarus_cot_router.models import load
+
+    def fresh():
+        model, tokenizer = load(str(tiny_model_dir))
+        setup_trainable(model, "full", 1)
+        return model, tokenizer
+
+    config = TrainConfig(rl_iters=4, rl_batch_size=2, num_generations=3, max_completion_length=3, beta=0.04, rl_learning_rate=1e-3, checkpoint_every=2)
+    model, tokenizer = fresh()
+    reward, _ = _half_space_reward(model)
+    reference = model.trainable_parameters()
+    snapshots = []
+    optimizer = optim.Adam(learning_rate=config.rl_learning_rate)
+
+    def save(state):
+        snapshots.append((state, tree_map(lambda x: x, model.trainable_parameters()), tree_map(lambda x: x, optimizer.state)))
+
+    full = train_rl(model, tokenizer, EXAMPLES, EXPERTS, config, reward_funcs=[reward], optimizer=optimizer, save_checkpoint=save, progress=False)
+    assert [s["iteration"] for s, _, _ in snapshots] == [2, 4]
+
+    state, params, opt_state = snapshots[0]
+    resumed_model, _ = fresh()
+    resumed_model.update(params)
+    resumed_opt = optim.Adam(learning_rate=config.rl_learning_rate)
+    resumed_opt.state = opt_state
+    rest = train_rl(resumed_model, tokenizer, EXAMPLES, EXPERTS, config, reward_funcs=[reward], optimizer=resumed_opt, start_state=state, reference=reference, progress=False)
+    assert [m["iteration"] for m in rest] == [3, 4]
+    assert [m["reward_mean"] for m in rest] == [m["reward_mean"] for m in full[2:]]
+    for (_, a), (_, b) in zip(tree_flatten(model.trainable_parameters()), tree_flatten(resumed_model.trainable_parameters())):
+        np.testing.assert_allclose(np.array(a), np.array(b), atol=1e-6)
+
+
+def test_captured_hidden_equals_frozen_forward(tiny):
+    model, tokenizer = tiny
+    prefix_ids, suffixes = _prompt(tokenizer)
+    start = first_trained_layer(model)
+    prefix = compute_prefix(model, prefix_ids, start)
+    groups = sample_completions(model, tokenizer, prefix_caches(model, prefix, start), suffixes, num_generations=2, max_tokens=5, seed=1, capture_layer=start)
+    completions = [c for g in groups for c in g]
+    batch = make_batch([(s, c.tokens) for s, g in zip(suffixes, groups) for c in g])
+    expected = frozen_forward(model, prefix, batch["tokens"])
+    got = stack_hidden(completions, batch["tokens"].shape[1])
+    for b, (s, c) in enumerate((s, c) for s, g in zip(suffixes, groups) for c in g):
+        n = len(s) + len(c.tokens) - 1
+        np.testing.assert_allclose(np.array(got[b, :n]), np.array(expected[b, :n]), atol=1e-4)

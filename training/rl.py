@@ -1,0 +1,249 @@
+"""GRPO with verified rewards (one policy update per iteration), CPU-fast.
+
+Each iteration samples ``num_generations`` completions for each of
+``rl_batch_size`` prompts (:mod:`training.sampling`), scores them with the
+reward functions (:mod:`training.rewards`: the expert executes the spec),
+turns rewards into group-relative advantages ``(r - mean) / (std + eps)`` (TRL's
+``scale_rewards="group"``) and takes one Adam step on TRL's clipped surrogate
+
+    loss = -mean_t min(ratio_t A, clip(ratio_t, 1 - eps, 1 + eps) A) + beta KL_t
+
+averaged over all completion tokens (TRL's ``dapo`` normalization), with
+``ratio = exp(logp - stop_gradient(logp)) == 1`` and the k3 estimator
+``KL = exp(ref - logp) - (ref - logp) - 1`` against the policy at RL start.
+
+Like SFT (:mod:`training.sft`), only the last trained blocks run with
+gradients: the frozen blocks' prefix keys/values are computed once per run,
+and the frozen blocks' output for the sampled rows is captured while sampling,
+so the update never re-runs them. The reference policy differs from the
+current one only in the trainable weights, so its log-probs cost one forward
+of the trained blocks.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Sequence
+
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+import numpy as np
+from mlx_lm.models.cache import KVCache
+from tqdm import tqdm
+
+from lazarus_cot_router.prompts import end_of_turn_id, router_system_prompt
+
+from .rewards import OUTCOMES, RewardLevels, classify_batch, make_verified_reward, total_rewards
+from .sampling import sample_completions
+from .sft import _project, _SharedPrefix, compute_prefix, encode_examples, first_trained_layer, make_batch
+
+EPSILON_CLIP = 0.2
+ADVANTAGE_EPS = 1e-4
+
+
+def group_advantages(rewards: Sequence[float], num_generations: int, eps: float = ADVANTAGE_EPS) -> np.ndarray:
+    """``(r - group mean) / (group std + eps)`` per group of ``num_generations``
+    consecutive rewards (unbiased std, as TRL); a group of equal rewards gets 0."""
+    r = np.asarray(rewards, dtype=np.float64).reshape(-1, num_generations)
+    mean = r.mean(axis=1, keepdims=True)
+    std = r.std(axis=1, ddof=1, keepdims=True) if num_generations > 1 else np.zeros_like(mean)
+    adv = (r - mean) / (std + eps)
+    adv[np.isclose(std[:, 0], 0.0)] = 0.0
+    return adv.reshape(-1)
+
+
+def prefix_caches(model: nn.Module, prefix: dict, start: int) -> list[KVCache]:
+    """KV caches of the shared prefix under the current weights: the frozen
+    blocks' from ``prefix`` (see :func:`training.sft.compute_prefix`), the
+    trained blocks' recomputed from the prefix hidden state."""
+    caches = [KVCache.from_state((k, v, k.shape[2])) for k, v in prefix["frozen"]]
+    h = prefix["hidden"]
+    for layer in model.layers[start:]:
+        shared = _SharedPrefix()
+        h = layer(h, "causal", cache=shared)
+        caches.append(KVCache.from_state((shared.keys, shared.values, shared.keys.shape[2])))
+    mx.eval([c.state for c in caches])
+    return caches
+
+
+def token_logprobs(model: nn.Module, start: int, prefix_hidden: mx.array, h: mx.array, batch: dict) -> mx.array:
+    """Log-probabilities of ``batch["labels"]`` at ``batch["positions"]``, given
+    the prefix and batch hidden states entering block ``start``."""
+    p = prefix_hidden
+    for layer in model.layers[start:]:
+        cache = _SharedPrefix()
+        p = layer(p, "causal", cache=cache)
+        h = layer(h, "causal", cache=_SharedPrefix(cache.keys, cache.values))
+    flat = h.reshape(-1, h.shape[-1])[batch["positions"]]
+    logits = _project(model, model.model.norm(flat)).astype(mx.float32)
+    chosen = mx.take_along_axis(logits, batch["labels"][:, None], axis=-1)[:, 0]
+    return chosen - mx.logsumexp(logits, axis=-1)
+
+
+def grpo_loss(model, start, prefix_hidden, h, batch, advantages, ref_logprobs, beta: float, epsilon: float = EPSILON_CLIP):
+    """``(loss, mean KL)``: TRL's clipped surrogate plus ``beta`` times the k3
+    KL, averaged over the completion tokens (``batch["weights"]`` masks padding)."""
+    logp = token_logprobs(model, start, prefix_hidden, h, batch)
+    ratio = mx.exp(logp - mx.stop_gradient(logp))
+    per_token = -mx.minimum(ratio * advantages, mx.clip(ratio, 1 - epsilon, 1 + epsilon) * advantages)
+    weights = batch["weights"]
+    kl = mx.array(0.0)
+    if ref_logprobs is not None:
+        delta = ref_logprobs - logp
+        per_kl = mx.exp(delta) - delta - 1
+        kl = (per_kl * weights).sum() / weights.sum()
+        per_token = per_token + beta * per_kl
+    return (per_token * weights).sum() / weights.sum(), kl
+
+
+def token_advantages(advantages: Sequence[float], lengths: Sequence[int], padded: int) -> mx.array:
+    """One advantage per completion token, in :func:`training.sft.make_batch` order."""
+    flat = np.zeros(padded, np.float32)
+    flat[: sum(lengths)] = np.repeat(np.asarray(advantages, np.float32), lengths)
+    return mx.array(flat)
+
+
+def stack_hidden(completions, width: int) -> mx.array:
+    """The completions' captured hidden states (see
+    :func:`training.sampling.sample_completions`) right-padded to ``width``:
+    the frozen blocks' output for a :func:`training.sft.make_batch` batch."""
+    rows = [mx.pad(c.hidden, [(0, width - c.hidden.shape[0]), (0, 0)]) for c in completions]
+    return mx.stop_gradient(mx.stack(rows))
+
+
+def select_examples(n: int, batch_size: int, iteration: int, seed: int) -> list[int]:
+    """Indices of the examples for ``iteration``: consecutive slices of
+    per-epoch permutations, a pure function of its arguments (exact resume)."""
+    out = []
+    first = iteration * batch_size
+    while len(out) < batch_size:
+        epoch, offset = divmod(first + len(out), n)
+        order = np.random.default_rng([seed, epoch]).permutation(n)
+        out.extend(int(i) for i in order[offset : offset + batch_size - len(out)])
+    return out
+
+
+def summarize(outcomes: Sequence[str], rewards: Sequence[float]) -> dict:
+    counts = {o: outcomes.count(o) for o in OUTCOMES}
+    return {
+        "reward_mean": float(np.mean(rewards)),
+        "reward_std": float(np.std(rewards)),
+        "fraction_correct": counts["correct"] / len(outcomes),
+        "outcomes": counts,
+    }
+
+
+def train_rl(
+    model: nn.Module,
+    tokenizer,
+    examples,
+    experts,
+    config,
+    *,
+    reward_funcs: Sequence[Callable] | None = None,
+    optimizer: optim.Optimizer | None = None,
+    start_state: dict | None = None,
+    on_iteration: Callable[[dict], None] | None = None,
+    save_checkpoint: Callable[[dict], None] | None = None,
+    reference: dict | None = None,
+    progress: bool = True,
+) -> list[dict]:
+    """Run ``config.rl_iters`` GRPO iterations on the (already ``setup_trainable``)
+    model and return one metrics dict per iteration run.
+
+    ``experts`` maps names to experts (the reward's executors and the system
+    prompt's list); ``reward_funcs`` default to the verified reward with the
+    config's levels. ``start_state`` (from a checkpoint) resumes after its
+    ``iteration``; ``save_checkpoint(state)`` is called every
+    ``config.checkpoint_every`` iterations and at the end. ``reference`` is the
+    trainable-parameter tree of the KL reference (default: the weights at this
+    call, right for a fresh start; pass the post-SFT ones when resuming)."""
+    state = dict(start_state or {})
+    done = int(state.get("iteration", 0)) if state.get("phase") == "rl" else 0
+    history: list[dict] = []
+    if done >= config.rl_iters or not examples:
+        return history
+    reward_funcs = list(reward_funcs or [make_verified_reward(experts, RewardLevels.from_config(config))])
+    system = router_system_prompt(list(experts.values()))
+    prefix_ids, rows = encode_examples(tokenizer, examples, system)
+    suffixes = [s for s, _ in rows]
+    start = first_trained_layer(model)
+    prefix = compute_prefix(model, prefix_ids, start)
+    stop_ids = sorted({end_of_turn_id(tokenizer), *getattr(tokenizer, "eos_token_ids", ())})
+    G = config.num_generations
+    beta = float(config.beta)
+    ref_params = (reference if reference is not None else model.trainable_parameters()) if beta > 0 else None
+    optimizer = optimizer or optim.Adam(learning_rate=config.rl_learning_rate)
+    if not optimizer.state:
+        optimizer.init(model.trainable_parameters())
+    value_and_grad = nn.value_and_grad(model, grpo_loss)
+
+    bar = tqdm(total=config.rl_iters, initial=done, desc="rl", unit="it", disable=not progress, dynamic_ncols=True)
+    for it in range(done, config.rl_iters):
+        tic = time.perf_counter()
+        picked = select_examples(len(examples), config.rl_batch_size, it, config.seed)
+        model.eval()
+        groups = sample_completions(
+            model,
+            tokenizer,
+            prefix_caches(model, prefix, start),
+            [suffixes[i] for i in picked],
+            num_generations=G,
+            temperature=config.temperature,
+            max_tokens=config.max_completion_length,
+            stop_token_ids=stop_ids,
+            seed=config.seed * 1_000_003 + it,
+            capture_layer=start,
+        )
+        completions = [c for g in groups for c in g]
+        texts = [c.text for c in completions]
+        columns = {
+            "expert": [examples[i].expert for i in picked for _ in range(G)],
+            "spec": [examples[i].spec for i in picked for _ in range(G)],
+            "answer": [examples[i].answer for i in picked for _ in range(G)],
+            "tags": [examples[i].tags for i in picked for _ in range(G)],
+        }
+        prompts = [examples[i].query for i in picked for _ in range(G)]
+        completion_ids = [c.tokens for c in completions]
+        rewards = total_rewards(reward_funcs, prompts, texts, completion_ids=completion_ids, **columns)
+        outcomes = classify_batch(texts, experts, **columns)
+        advantages = group_advantages(rewards, G)
+        t_sample = time.perf_counter() - tic
+
+        metrics = {"phase": "rl", "iteration": it + 1, **summarize(outcomes, rewards)}
+        metrics["completion_tokens"] = float(np.mean([len(c.tokens) for c in completions]))
+        metrics["truncated"] = sum(c.finish == "length" for c in completions) / len(completions)
+        metrics["loss"], metrics["kl"], metrics["skipped"] = None, None, True
+        if np.any(advantages != 0):
+            model.train()
+            batch_rows = [(suffixes[i], c.tokens) for i, g in zip(picked, groups) for c in g]
+            batch = make_batch(batch_rows)
+            batch.pop("num_tokens")
+            adv = token_advantages(advantages, [len(c.tokens) for c in completions], batch["labels"].shape[0])
+            h = stack_hidden(completions, batch["tokens"].shape[1])
+            ref_logprobs = None
+            if ref_params is not None:
+                current = model.trainable_parameters()
+                model.update(ref_params)
+                ref_logprobs = mx.stop_gradient(token_logprobs(model, start, prefix["hidden"], h, batch))
+                mx.eval(ref_logprobs)
+                model.update(current)
+            (loss, kl), grads = value_and_grad(model, start, prefix["hidden"], h, batch, adv, ref_logprobs, beta)
+            optimizer.update(model, grads)
+            mx.eval(model.trainable_parameters(), optimizer.state, loss, kl)
+            metrics["loss"], metrics["skipped"] = loss.item(), False
+            metrics["kl"] = kl.item() if ref_logprobs is not None else None
+        metrics["sample_seconds"] = t_sample
+        metrics["seconds"] = time.perf_counter() - tic
+        history.append(metrics)
+        bar.set_postfix(reward=f"{metrics['reward_mean']:.2f}", correct=f"{metrics['fraction_correct']:.2f}")
+        bar.update(1)
+        if on_iteration is not None:
+            on_iteration(metrics)
+        if save_checkpoint is not None and config.checkpoint_every and (it + 1) % config.checkpoint_every == 0 and it + 1 < config.rl_iters:
+            save_checkpoint({"phase": "rl", "iteration": it + 1, "seed": config.seed})
+    bar.close()
+    if save_checkpoint is not None:
+        save_checkpoint({"phase": "rl", "iteration": config.rl_iters, "seed": config.seed, "done": True})
+    return history
