@@ -16,9 +16,10 @@ import threading
 from typing import Sequence
 
 from .actions import make_action, passthrough_action
-from .decoding import decode_batch
+from .decoding import SharedPrefix, decode_batch
 from .experts.base import Expert, ExpertError
 from .grammar import render_line
+from .rewriter import RouteResult
 from .sanitize import sanitize_query
 
 PROMPT = """You extract structured actions from user queries.
@@ -36,6 +37,7 @@ Respond with ONLY a JSON object:
 ## Query
 Query: "{query}"
 Action:"""
+PROMPT_TAIL = '"\nAction:'
 
 PASSTHROUGH_EXAMPLES = (
     ("Tell me a joke", "Entertainment request, not an expert task"),
@@ -93,6 +95,7 @@ class FewShotCoTRewriter:
         experts: Sequence[str] | None = None,
         examples_per_expert: int = 3,
         max_tokens: int = 200,
+        cache_prefix: bool = False,
         clock=None,
         loaded=None,
     ):
@@ -113,6 +116,11 @@ class FewShotCoTRewriter:
             for name, e in self.experts.items()
         }
         self._lock = threading.Lock()
+        # Lazarus recomputes the whole prompt for every query; caching the part
+        # before the query gives the same actions, faster.
+        self.cache_prefix = cache_prefix
+        self._prefixes: dict[tuple, SharedPrefix] = {}
+        self._passthrough_expert = next((n for n, e in self.experts.items() if _is_passthrough(e)), "none")
 
     def set_expert_info(self, expert_name: str, description: str, examples: list | None = None) -> None:
         self._descriptions[expert_name] = description
@@ -120,6 +128,10 @@ class FewShotCoTRewriter:
             self._examples[expert_name] = list(examples)
 
     def build_prompt(self, query: str, available_experts: Sequence[str] | None = None) -> str:
+        return self.prompt_head(available_experts) + query + PROMPT_TAIL
+
+    def prompt_head(self, available_experts: Sequence[str] | None = None) -> str:
+        """Everything before the query: it is the same for every query."""
         names = [n for n in (available_experts or self.experts) if n in self._descriptions]
         descriptions = [f"- **{n}**: {self._descriptions[n]}" for n in names]
         shots = []
@@ -130,55 +142,94 @@ class FewShotCoTRewriter:
         for text, why in PASSTHROUGH_EXAMPLES:
             action = {"expert": "none", "operation": "passthrough", "parameters": {}, "confidence": 1.0, "reasoning": why}
             shots.append(f'Query: "{text}"\nAction: {json.dumps(action)}')
-        return PROMPT.format(
-            expert_descriptions="\n".join(descriptions), few_shot_examples="\n\n".join(shots), query=query
-        )
+        head, _, _ = PROMPT.partition("{query}")
+        return head.format(expert_descriptions="\n".join(descriptions), few_shot_examples="\n\n".join(shots))
 
     def rewrite(self, query: str, available_experts: Sequence[str] | None = None):
         return self.rewrite_batch([query], available_experts)[0]
 
     def rewrite_batch(self, queries: Sequence[str], available_experts: Sequence[str] | None = None):
-        actions: list = [None] * len(queries)
+        return [self.to_action(r, available_experts) for r in self.route_batch(queries, available_experts)]
+
+    def route_batch(self, queries: Sequence[str], available_experts: Sequence[str] | None = None) -> list[RouteResult]:
+        """Decode an action for every query; ``expert``/``spec`` of each result
+        are the routing expert and spec its JSON names (a passthrough is the
+        passthrough expert, e.g. ``chat``)."""
+        results = [RouteResult(query=q, raw="") for q in queries]
+        head = self.tokenizer.encode(self.prompt_head(available_experts))
         prompts, slots = [], []
         for i, query in enumerate(queries):
-            clean, _ = sanitize_query(query, self.tokenizer)
+            clean, note = sanitize_query(query, self.tokenizer)
+            results[i].note = note
             if not clean:
-                actions[i] = passthrough_action("passthrough: empty query")
+                results[i].error = "empty query"
                 continue
-            prompts.append(self.tokenizer.encode(self.build_prompt(clean, available_experts)))
+            prompts.append(self.tokenizer.encode(clean + PROMPT_TAIL, add_special_tokens=False))
+            results[i].prompt_tokens = len(head) + len(prompts[-1])
             slots.append(i)
         if prompts:
             with self._lock:
-                outs = decode_batch(
-                    self.model, self.tokenizer, prompts, max_tokens=self.max_tokens, stop_text=json_closed
-                )
+                if self.cache_prefix:
+                    key = tuple(available_experts or ())
+                    if key not in self._prefixes:
+                        self._prefixes[key] = SharedPrefix(self.model, head)
+                    outs = decode_batch(self.model, self.tokenizer, prompts, prefix=self._prefixes[key],
+                                        max_tokens=self.max_tokens, stop_text=json_closed)
+                else:
+                    outs = decode_batch(self.model, self.tokenizer, [head + p for p in prompts],
+                                        max_tokens=self.max_tokens, stop_text=json_closed)
             for i, out in zip(slots, outs):
-                actions[i] = self.parse_action(out.text, available_experts)
-        return actions
+                self._read_action(results[i], out.text)
+                results[i].generated_tokens = len(out.tokens)
+        return results
+
+    def _read_action(self, result: RouteResult, text: str) -> None:
+        result.raw = text
+        data = first_json_object(text)
+        if data is None:
+            result.error = f"no JSON object in {text[:120]!r}"
+            return
+        name, confidence = data.get("expert", "none"), data.get("confidence", 1.0)
+        result.confidence = float(confidence) if isinstance(confidence, (int, float)) and 0 <= confidence <= 1 else 1.0
+        if name in (None, "none") or data.get("operation") == "passthrough":
+            result.expert, result.spec = self._passthrough_expert, ""
+            result.error = f"the model chose passthrough: {data.get('reasoning', '')}".strip()
+            return
+        if not isinstance(name, str) or name not in self.experts:
+            result.expert = name if isinstance(name, str) else None
+            result.error = f"unknown expert {name!r}"
+            return
+        result.expert, result.spec = name, spec_from_parameters(data.get("parameters"))
+        try:
+            result.result = self.experts[name].execute(result.spec)
+        except ExpertError as exc:
+            result.error = f"{name} could not execute {result.spec!r}: {exc.reason}"
+            return
+        result.line = render_line(name, result.spec, result.result)
+
+    def to_action(self, result: RouteResult, available_experts: Sequence[str] | None = None):
+        note = f" ({result.note})" if result.note else ""
+        if result.error:
+            return passthrough_action(f"passthrough: {result.error}{note}")
+        if available_experts is not None and result.expert not in available_experts:
+            return passthrough_action(f"passthrough: expert {result.expert!r} is not available{note}")
+        host = self.experts[result.expert].host_action(result.spec)
+        return make_action(host, confidence=result.confidence, reasoning=f"{result.line}{note}")
 
     def parse_action(self, text: str, available_experts: Sequence[str] | None = None):
         """Turn the model's text into an action; the spec is executed by the
         expert so the reasoning carries a verified result, as for the trained
         router."""
-        data = first_json_object(text)
-        if data is None:
-            return passthrough_action(f"passthrough: no JSON object in {text[:120]!r}")
-        name = data.get("expert", "none")
-        if name in (None, "none") or data.get("operation") == "passthrough":
-            return passthrough_action(f"passthrough: {data.get('reasoning', '')}".strip())
-        expert = self.experts.get(name) if isinstance(name, str) else None
-        if expert is None or (available_experts is not None and name not in available_experts):
-            return passthrough_action(f"passthrough: unknown or unavailable expert {name!r}")
-        spec = spec_from_parameters(data.get("parameters"))
-        try:
-            result = expert.execute(spec)
-        except ExpertError as exc:
-            return passthrough_action(f"passthrough: {name} could not execute {spec!r}: {exc.reason}")
-        confidence = data.get("confidence", 1.0)
-        if not isinstance(confidence, (int, float)) or not 0.0 <= confidence <= 1.0:
-            confidence = 1.0
-        return make_action(expert.host_action(spec), confidence=float(confidence),
-                           reasoning=render_line(name, spec, result))
+        result = RouteResult(query="", raw="")
+        self._read_action(result, text)
+        return self.to_action(result, available_experts)
+
+
+def _is_passthrough(expert: Expert) -> bool:
+    try:
+        return expert.host_action("").operation == "passthrough"
+    except ExpertError:
+        return False
 
 
 def spec_from_parameters(parameters: object) -> str:

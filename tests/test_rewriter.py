@@ -151,6 +151,21 @@ def test_few_shot_parses_the_first_json_object(embedded_model):
     assert json_closed('{"a": {"b": 1}}') and not json_closed('{"a": {')
 
 
+def test_few_shot_prefix_cache_gives_the_same_routes(embedded_model):
+    options = dict(loaded=embedded_model, max_tokens=40, clock=CLOCK)
+    plain = FewShotCoTRewriter(**options).route_batch(QUERIES[:2])
+    cached = FewShotCoTRewriter(cache_prefix=True, **options).route_batch(QUERIES[:2])
+    assert [(r.raw, r.expert, r.spec) for r in plain] == [(r.raw, r.expert, r.spec) for r in cached]
+    assert plain[0].prompt_tokens == cached[0].prompt_tokens > 500
+
+
+def test_few_shot_passthrough_maps_to_the_passthrough_expert(embedded_model):
+    few = FewShotCoTRewriter(loaded=embedded_model)
+    result = RouteResult(query="q", raw="")
+    few._read_action(result, '{"expert": "none", "operation": "passthrough", "parameters": {}}')
+    assert result.expert == "chat" and result.spec == "" and few.to_action(result).is_passthrough()
+
+
 # -- CLI end to end --------------------------------------------------------------
 
 @pytest.mark.parametrize("rewriter", ["trained-cot", "few-shot"])
