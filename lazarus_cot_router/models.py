@@ -249,6 +249,7 @@ def load(spec: str = "embedded", adapter_path: str | None = None, dtype="auto"):
     if adapter_path is not None:
         if not (Path(adapter_path) / "adapter_config.json").is_file():
             raise ModelLoadError(f"{adapter_path} is not an mlx-lm adapter dir (no adapter_config.json)")
+        _check_adapter_base(adapter_path, model_dir)
         try:
             model = load_adapters(model, str(adapter_path))
         except Exception as e:
@@ -260,6 +261,21 @@ def load(spec: str = "embedded", adapter_path: str | None = None, dtype="auto"):
     except Exception as e:
         raise ModelLoadError(f"cannot load the tokenizer of {model_dir}: {_one_line(e)}") from None
     return model, tokenizer
+
+
+def _check_adapter_base(adapter_path, model_dir: Path) -> None:
+    """Refuse an adapter whose ``adapter_config.json`` records another base
+    model (by content hash); adapters without that record are not checked."""
+    try:
+        from training.adapters import AdapterMismatchError, check_base_model
+    except ImportError:
+        return
+    try:
+        check_base_model(adapter_path, model_dir)
+    except AdapterMismatchError as e:
+        raise ModelLoadError(_one_line(e)) from None
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(f"cannot load adapter {adapter_path}: {_one_line(e)}") from None
 
 
 def _read_model_type(model_dir: Path):

@@ -110,6 +110,12 @@ class TrainedCoTRewriter(host_rewriter_base()):
                 f"calibration {calibration} reads position {self.hidden_router.position!r}; routing before "
                 "generation needs 'prompt_last' (recalibrate with --position prompt_last)"
             )
+        hidden_size = getattr(getattr(self.model, "args", None), "hidden_size", None)
+        if isinstance(hidden_size, int) and hidden_size != self.hidden_router.dim:
+            raise ValueError(
+                f"calibration {calibration} has hidden size {self.hidden_router.dim} but the model has "
+                f"{hidden_size}: rerun `lazarus-cot-router calibrate` on this model"
+            )
         self._capture = install_capture(self.model, [self.hidden_router.layer])
 
     # -- Lazarus interface -------------------------------------------------

@@ -7,6 +7,9 @@
   ``</s>``, ...) is broken up so a user cannot open a turn of their own.
 - Queries longer than :data:`MAX_QUERY_CHARS` are truncated; the returned note
   says so and ends up in the action's ``reasoning``.
+- With a tokenizer, queries longer than :data:`MAX_QUERY_TOKENS` tokens are
+  truncated too: 2,000 characters can be 8,000 byte-level tokens (4-byte
+  characters), whose prefill takes minutes on a CPU.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import re
 import unicodedata
 
 MAX_QUERY_CHARS = 2000
+MAX_QUERY_TOKENS = 512
 
 _SPECIAL_LIKE = re.compile(r"<\|[^<>\s]{0,64}\|>")
 _ZERO_WIDTH_JOINER = "\u200c"
@@ -42,7 +46,9 @@ def _without_lone_surrogates(text: str) -> str:
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
-def sanitize_query(query: object, tokenizer=None, max_chars: int = MAX_QUERY_CHARS) -> tuple[str, str]:
+def sanitize_query(
+    query: object, tokenizer=None, max_chars: int = MAX_QUERY_CHARS, max_tokens: int = MAX_QUERY_TOKENS
+) -> tuple[str, str]:
     """Return ``(clean_query, note)``; ``note`` is empty unless something
     the caller should know about happened (truncation)."""
     if not isinstance(query, str):
@@ -61,4 +67,8 @@ def sanitize_query(query: object, tokenizer=None, max_chars: int = MAX_QUERY_CHA
         for text in special_token_texts(tokenizer):
             if text in query:
                 query = query.replace(text, _defuse(text))
+        ids = tokenizer.encode(query, add_special_tokens=False)
+        if len(ids) > max_tokens:
+            notes.append(f"query truncated from {len(ids)} to {max_tokens} tokens")
+            query = tokenizer.decode(ids[:max_tokens])
     return query.strip(), "; ".join(notes)

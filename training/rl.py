@@ -175,8 +175,9 @@ def train_rl(
     beta = float(config.beta)
     ref_params = (reference if reference is not None else model.trainable_parameters()) if beta > 0 else None
     optimizer = optimizer or optim.Adam(learning_rate=config.rl_learning_rate)
-    if not optimizer.state:
-        optimizer.init(model.trainable_parameters())
+    # Fills only the missing per-parameter state (a restored state is kept), so a
+    # checkpoint written before the first update still holds Adam's m and v.
+    optimizer.init(model.trainable_parameters())
     value_and_grad = nn.value_and_grad(model, grpo_loss)
 
     bar = tqdm(total=config.rl_iters, initial=done, desc="rl", unit="it", disable=not progress, dynamic_ncols=True)
