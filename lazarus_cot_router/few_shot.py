@@ -12,15 +12,14 @@ template) and nothing is cached between queries.
 from __future__ import annotations
 
 import json
-import threading
 from typing import Sequence
 
 from .actions import make_action, passthrough_action
 from .decoding import SharedPrefix, decode_batch
 from .experts.base import Expert, ExpertError
-from .grammar import render_line
-from .rewriter import RouteResult
+from .rewriter import RouteResult, execute_route, host_action_for
 from .sanitize import sanitize_query
+from .worker import run_on_model_thread
 
 PROMPT = """You extract structured actions from user queries.
 
@@ -115,7 +114,6 @@ class FewShotCoTRewriter:
             name: [{"query": ex.query, "action": example_action(e, ex.spec)} for ex in e.few_shot_examples()]
             for name, e in self.experts.items()
         }
-        self._lock = threading.Lock()
         # Lazarus recomputes the whole prompt for every query; caching the part
         # before the query gives the same actions, faster.
         self.cache_prefix = cache_prefix
@@ -168,20 +166,20 @@ class FewShotCoTRewriter:
             results[i].prompt_tokens = len(head) + len(prompts[-1])
             slots.append(i)
         if prompts:
-            with self._lock:
-                if self.cache_prefix:
-                    key = tuple(available_experts or ())
-                    if key not in self._prefixes:
-                        self._prefixes[key] = SharedPrefix(self.model, head)
-                    outs = decode_batch(self.model, self.tokenizer, prompts, prefix=self._prefixes[key],
-                                        max_tokens=self.max_tokens, stop_text=json_closed)
-                else:
-                    outs = decode_batch(self.model, self.tokenizer, [head + p for p in prompts],
-                                        max_tokens=self.max_tokens, stop_text=json_closed)
+            outs = run_on_model_thread(self._generate, head, prompts, tuple(available_experts or ()))
             for i, out in zip(slots, outs):
                 self._read_action(results[i], out.text)
                 results[i].generated_tokens = len(out.tokens)
         return results
+
+    def _generate(self, head: list[int], prompts: list[list[int]], key: tuple) -> list:
+        if not self.cache_prefix:
+            return decode_batch(self.model, self.tokenizer, [head + p for p in prompts],
+                                max_tokens=self.max_tokens, stop_text=json_closed)
+        if key not in self._prefixes:
+            self._prefixes[key] = SharedPrefix(self.model, head)
+        return decode_batch(self.model, self.tokenizer, prompts, prefix=self._prefixes[key],
+                            max_tokens=self.max_tokens, stop_text=json_closed)
 
     def _read_action(self, result: RouteResult, text: str) -> None:
         result.raw = text
@@ -195,17 +193,11 @@ class FewShotCoTRewriter:
             result.expert, result.spec = self._passthrough_expert, ""
             result.error = f"the model chose passthrough: {data.get('reasoning', '')}".strip()
             return
-        if not isinstance(name, str) or name not in self.experts:
-            result.expert = name if isinstance(name, str) else None
-            result.error = f"unknown expert {name!r}"
+        if not isinstance(name, str):
+            result.error = f"expert {name!r} is not a name"
             return
         result.expert, result.spec = name, spec_from_parameters(data.get("parameters"))
-        try:
-            result.result = self.experts[name].execute(result.spec)
-        except ExpertError as exc:
-            result.error = f"{name} could not execute {result.spec!r}: {exc.reason}"
-            return
-        result.line = render_line(name, result.spec, result.result)
+        execute_route(result, self.experts)
 
     def to_action(self, result: RouteResult, available_experts: Sequence[str] | None = None):
         note = f" ({result.note})" if result.note else ""
@@ -213,7 +205,9 @@ class FewShotCoTRewriter:
             return passthrough_action(f"passthrough: {result.error}{note}")
         if available_experts is not None and result.expert not in available_experts:
             return passthrough_action(f"passthrough: expert {result.expert!r} is not available{note}")
-        host = self.experts[result.expert].host_action(result.spec)
+        host, error = host_action_for(self.experts[result.expert], result.spec)
+        if host is None:
+            return passthrough_action(f"passthrough: {error}{note}")
         return make_action(host, confidence=result.confidence, reasoning=f"{result.line}{note}")
 
     def parse_action(self, text: str, available_experts: Sequence[str] | None = None):

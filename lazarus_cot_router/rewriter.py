@@ -10,7 +10,6 @@ execute) becomes a passthrough action whose ``reasoning`` says why.
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -20,6 +19,7 @@ from .experts.base import Expert, ExpertError
 from .grammar import ParseError, parse_line, render_line
 from .prompts import encode_prompt, end_of_turn_id, router_system_prompt
 from .sanitize import sanitize_query
+from .worker import run_on_model_thread
 
 DEFAULT_MAX_TOKENS = 64
 
@@ -90,7 +90,6 @@ class TrainedCoTRewriter(host_rewriter_base()):
         self.system_prompt = router_system_prompt(list(self.experts.values()))
         self.prefix_ids, _ = encode_prompt(self.tokenizer, self.system_prompt, "")
         self._eot = end_of_turn_id(self.tokenizer)
-        self._lock = threading.Lock()
         self._prefix: SharedPrefix | None = None
         self._expert_info: dict[str, dict] = {}
         self.hidden_router, self._capture = None, None
@@ -145,18 +144,19 @@ class TrainedCoTRewriter(host_rewriter_base()):
             results[i].prompt_tokens = len(self.prefix_ids) + len(suffix)
             pending.append((i, suffix))
         if pending:
-            with self._lock:  # one generation at a time: MLX streams are shared
-                if self._prefix is None:
-                    self._prefix = SharedPrefix(self.model, self.prefix_ids)
-                suffixes = [suffix for _, suffix in pending]
-                if self.hidden_router is not None:
-                    self._route_hidden([results[i] for i, _ in pending], suffixes)
-                if self.routing == "hidden":
-                    self._decode_forced([results[i] for i, _ in pending], suffixes)
-                else:
-                    for (i, _), out in zip(pending, self._decode(suffixes)):
-                        self._execute(results[i], out)
+            run_on_model_thread(self._route_pending, [results[i] for i, _ in pending], [s for _, s in pending])
         return results
+
+    def _route_pending(self, results: list[RouteResult], suffixes: list[list[int]]) -> None:
+        if self._prefix is None:
+            self._prefix = SharedPrefix(self.model, self.prefix_ids)
+        if self.hidden_router is not None:
+            self._route_hidden(results, suffixes)
+        if self.routing == "hidden":
+            self._decode_forced(results, suffixes)
+        else:
+            for result, out in zip(results, self._decode(suffixes)):
+                self._execute(result, out)
 
     def _decode(self, suffixes: list[list[int]]) -> list[Decoded]:
         return decode_batch(
@@ -200,19 +200,7 @@ class TrainedCoTRewriter(host_rewriter_base()):
             return
         result.expert, result.spec = parsed.expert, parsed.spec
         result.confidence = name_probability(self.tokenizer, out) if confidence is None else confidence
-        expert = self.experts.get(parsed.expert)
-        if expert is None:
-            result.error = f"the model chose {parsed.expert!r}, which is not a registered expert"
-            return
-        try:
-            result.result = expert.execute(parsed.spec)
-        except ExpertError as exc:
-            result.error = f"{parsed.expert} could not execute {parsed.spec[:120]!r}: {exc.reason}"
-            return
-        except Exception as exc:  # a faulty (third-party) expert must not crash the router
-            result.error = f"{parsed.expert} failed on {parsed.spec[:120]!r}: {type(exc).__name__}: {str(exc)[:120]}"
-            return
-        result.line = render_line(parsed.expert, parsed.spec, result.result)
+        execute_route(result, self.experts)
 
     def to_action(self, result: RouteResult, available_experts: Sequence[str] | None = None):
         notes = [result.note] if result.note else []
@@ -223,15 +211,9 @@ class TrainedCoTRewriter(host_rewriter_base()):
         note = f" ({'; '.join(notes)})" if notes else ""
         if result.error:
             return passthrough_action(f"passthrough: {result.error}{note}", confidence=result.confidence)
-        expert = self.experts[result.expert]
-        try:
-            host = expert.host_action(result.spec)
-        except Exception as exc:  # execute accepted the spec; a faulty expert must not crash the router
-            return passthrough_action(
-                f"passthrough: {result.expert} has no host action for {result.spec[:120]!r}: "
-                f"{type(exc).__name__}: {str(exc)[:120]}{note}",
-                confidence=result.confidence,
-            )
+        host, error = host_action_for(self.experts[result.expert], result.spec)
+        if host is None:
+            return passthrough_action(f"passthrough: {error}{note}", confidence=result.confidence)
         if available_experts is not None and not {result.expert, host.expert} & set(available_experts) and host.operation != "passthrough":
             return passthrough_action(
                 f"passthrough: {result.line} routes to {host.expert!r}, which is not among the "
@@ -239,6 +221,33 @@ class TrainedCoTRewriter(host_rewriter_base()):
                 confidence=result.confidence,
             )
         return make_action(host, confidence=result.confidence, reasoning=f"{result.line}{note}")
+
+
+def execute_route(result: RouteResult, experts: dict[str, Expert]) -> None:
+    """Execute ``result.spec`` with ``result.expert``: fills ``result`` and
+    ``line``, or ``error`` with the reason. Never raises."""
+    expert = experts.get(result.expert)
+    spec = result.spec or ""
+    if expert is None:
+        result.error = f"the model chose {result.expert!r}, which is not a registered expert"
+        return
+    try:
+        result.result = expert.execute(spec)
+    except ExpertError as exc:
+        result.error = f"{result.expert} could not execute {spec[:120]!r}: {exc.reason}"
+        return
+    except Exception as exc:  # a faulty (third-party) expert must not crash the router
+        result.error = f"{result.expert} failed on {spec[:120]!r}: {type(exc).__name__}: {str(exc)[:120]}"
+        return
+    result.line = render_line(result.expert, spec, result.result)
+
+
+def host_action_for(expert: Expert, spec: str):
+    """``(HostAction, None)``, or ``(None, reason)`` when the expert fails."""
+    try:
+        return expert.host_action(spec), None
+    except Exception as exc:  # execute accepted the spec; a faulty expert must not crash the router
+        return None, f"{expert.name} has no host action for {spec[:120]!r}: {type(exc).__name__}: {str(exc)[:120]}"
 
 
 def _sigmoid(x: float) -> float:

@@ -1,0 +1,159 @@
+"""SFT on a tiny random llama: the prefix-shared batched loss equals the naive
+per-example loss, training overfits, adapters round-trip through mlx-lm."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import mlx.core as mx
+import mlx.nn as nn
+import mlx_lm
+import pytest
+from mlx.utils import tree_flatten, tree_map
+
+from conftest import subprocess_env
+from lazarus_cot_router.experts.base import Example
+from training import sft
+from training.adapters import AdapterMismatchError, adapter_config, base_model_identity, check_base_model, save_adapter
+from training.config import TrainConfig
+
+SYSTEM = "You are a routing assistant.\nFormat: EXPERT: SPEC ->\nExperts: add, multiply, time, chat"
+EXAMPLES = [
+    Example("What is 3 + 4?", "add", "3 + 4", "7"),
+    Example("256 * 4", "multiply", "256 * 4", "1024"),
+    Example("Time in Tokyo please, answer in french", "time", "Asia/Tokyo", "Asia/Tokyo"),
+    Example("hi", "chat", "", None),
+    Example("Calculate 12 * 12, show your work", "multiply", "12 * 12", "144"),
+]
+LORA = {"rank": 4, "scale": 10.0, "dropout": 0.0}
+
+
+def _load(tiny_model_dir, kind="full", num_layers=1):
+    model, tokenizer = mlx_lm.load(str(tiny_model_dir))
+    mx.random.seed(1)
+    sft.setup_trainable(model, kind, num_layers, LORA)
+    if kind == "lora":  # lora_b starts at zero; make the adapter matter
+        model.update(tree_map(lambda x: mx.random.normal(x.shape) * 0.2, model.trainable_parameters()))
+    return model, tokenizer
+
+
+def naive_loss(model, tokenizer, examples):
+    """Mean cross-entropy over target tokens, each example run in full on its own."""
+    total, count = mx.array(0.0), 0
+    prefix, rows = sft.encode_examples(tokenizer, examples, SYSTEM)
+    for suffix, target in rows:
+        ids = mx.array([prefix + suffix + target])
+        logits = model(ids[:, :-1])[0, -len(target):]
+        total = total + nn.losses.cross_entropy(logits, ids[0, -len(target):]).sum()
+        count += len(target)
+    return total / count
+
+
+def batched_loss(model, tokenizer, examples):
+    prefix_ids, rows = sft.encode_examples(tokenizer, examples, SYSTEM)
+    start = sft.first_trained_layer(model)
+    prefix = sft.compute_prefix(model, prefix_ids, start)
+    batch = sft.make_batch(rows)
+    batch.pop("num_tokens")
+    h = sft.frozen_forward(model, prefix, batch["tokens"])
+    total, count = sft.prefix_loss(model, start, prefix["hidden"], h, batch)
+    return total / count
+
+
+@pytest.mark.parametrize("kind,num_layers", [("full", 1), ("full", 2), ("lora", 1)])
+def test_prefix_shared_loss_and_grad_equal_naive(tiny_model_dir, kind, num_layers):
+    model, tokenizer = _load(tiny_model_dir, kind, num_layers)
+    want, want_grad = nn.value_and_grad(model, lambda m: naive_loss(m, tokenizer, EXAMPLES))(model)
+    got, got_grad = nn.value_and_grad(model, lambda m: batched_loss(m, tokenizer, EXAMPLES))(model)
+    assert abs(want.item() - got.item()) < 1e-4
+    want_grad, got_grad = dict(tree_flatten(want_grad)), dict(tree_flatten(got_grad))
+    assert want_grad.keys() == got_grad.keys() and want_grad
+    for name, g in want_grad.items():
+        assert mx.allclose(g, got_grad[name], atol=1e-4, rtol=1e-3), name
+
+
+def test_loss_ignores_prompt_tokens_but_not_targets(tiny_model_dir):
+    model, tokenizer = _load(tiny_model_dir)
+    prefix_ids, rows = sft.encode_examples(tokenizer, EXAMPLES[:2], SYSTEM)
+    batch = sft.make_batch(rows)
+    n_target = sum(len(t) for _, t in rows)
+    assert batch["weights"].sum().item() == n_target
+    labels = [l for l, w in zip(batch["labels"].tolist(), batch["weights"].tolist()) if w]
+    assert labels == [tok for _, t in rows for tok in t]
+    tokens = batch["tokens"].tolist()
+    for pos, label, w in zip(batch["positions"].tolist(), batch["labels"].tolist(), batch["weights"].tolist()):
+        if w:  # the next input token is the label, except for the final end-of-turn
+            row, col = divmod(pos, batch["tokens"].shape[1])
+            suffix, target = rows[row]
+            if col + 1 < len(suffix) + len(target) - 1:
+                assert tokens[row][col + 1] == label
+
+
+def test_train_sft_overfits_and_reports(tiny_model_dir):
+    model, tokenizer = _load(tiny_model_dir, "full", 2)
+    config = TrainConfig(batch_size=2, sft_epochs=25, learning_rate=3e-3, num_layers=2, checkpoint_every=0)
+    log, saved = [], []
+    final = sft.train_sft(model, tokenizer, EXAMPLES, config, system=SYSTEM, on_step=log.append, save_state=saved.append, progress=False)
+    assert len(log) == 25 * 3 and final["done"] and saved[-1]["done"]
+    first = sum(r["loss"] for r in log[:3]) / 3
+    last = sum(r["loss"] for r in log[-3:]) / 3
+    assert last < 0.5 * first
+    assert naive_loss(model, tokenizer, EXAMPLES).item() < 0.5 * first
+    assert all(r["phase"] == "sft" and r["tokens_per_s"] > 0 for r in log)
+
+
+def test_plan_batches_cover_each_epoch_and_sort_within_windows():
+    lengths = [5, 1, 4, 2, 3, 9, 7]
+    plan = sft.plan_batches(lengths, epochs=3, batch_size=2, seed=0, window=2)
+    assert all(len(b) <= 2 for b in plan) and len(plan) == 3 * 4
+    per_epoch = [sorted(i for b in plan[e * 4 : (e + 1) * 4] for i in b) for e in range(3)]
+    assert per_epoch == [list(range(7))] * 3
+    assert plan == sft.plan_batches(lengths, 3, 2, seed=0, window=2) != sft.plan_batches(lengths, 3, 2, seed=1, window=2)
+    whole = sft.plan_batches(lengths, 1, 2, seed=0, window=4)
+    widths = sorted(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in whole)
+    assert widths == [0, 1, 1, 2]
+
+
+def _logits(model, tokenizer):
+    ids = mx.array([tokenizer.encode("What is 3 + 4? multiply: 256 * 4 ->")])
+    return model(ids)
+
+
+@pytest.mark.parametrize("kind", ["full", "lora"])
+def test_adapter_round_trip_through_mlx_lm(tiny_model_dir, tmp_path, kind):
+    model, tokenizer = _load(tiny_model_dir, kind, 1)
+    config = TrainConfig(batch_size=2, sft_epochs=2, learning_rate=1e-2, num_layers=1, fine_tune_type=kind, lora_parameters=LORA)
+    sft.train_sft(model, tokenizer, EXAMPLES, config, system=SYSTEM, progress=False)
+    model.eval()
+    identity = base_model_identity(str(tiny_model_dir), tiny_model_dir)
+    save_adapter(tmp_path, model, adapter_config(kind, 1, LORA, identity))
+    saved = mx.load(str(tmp_path / "adapters.safetensors"))
+    if kind == "full":
+        assert saved and all(k.startswith("model.layers.1.") for k in saved)
+    else:
+        assert saved and all(k.rsplit(".", 1)[-1] in ("lora_a", "lora_b") for k in saved)
+    loaded, _ = mlx_lm.load(str(tiny_model_dir), adapter_path=str(tmp_path))
+    base, _ = mlx_lm.load(str(tiny_model_dir))
+    want = _logits(model, tokenizer)
+    assert mx.array_equal(_logits(loaded, tokenizer), want)
+    assert not mx.allclose(_logits(base, tokenizer), want)
+    check_base_model(tmp_path, tiny_model_dir)
+
+    fused_dir = tmp_path / "fused"
+    subprocess.run(
+        [sys.executable, "-m", "mlx_lm", "fuse", "--model", str(tiny_model_dir), "--adapter-path", str(tmp_path), "--save-path", str(fused_dir)],
+        check=True, capture_output=True, env=subprocess_env(),
+    )
+    fused, _ = mlx_lm.load(str(fused_dir))
+    assert mx.allclose(_logits(fused, tokenizer), want, atol=1e-4)
+
+
+def test_adapter_refused_on_another_base(tiny_model_dir, tmp_path):
+    from conftest import write_tiny_model
+
+    model, _ = _load(tiny_model_dir)
+    save_adapter(tmp_path / "a", model, adapter_config("full", 1, None, base_model_identity("tiny", tiny_model_dir)))
+    other = write_tiny_model(tmp_path / "other", tiny_model_dir, seed=7)
+    with pytest.raises(AdapterMismatchError, match="trained on"):
+        check_base_model(tmp_path / "a", other)

@@ -1,0 +1,89 @@
+"""``lazarus-cot-router train``: config precedence and errors, and one tiny
+end-to-end run (SFT, one RL iteration, held-out evaluation)."""
+
+from __future__ import annotations
+
+import json
+
+import mlx_lm
+import pytest
+import yaml
+
+from training import train
+from training.config import ConfigError, TrainConfig, resolve_config
+
+
+def _args(*argv):
+    return train.build_parser().parse_args(list(argv))
+
+
+def test_defaults_match_the_recipe():
+    config = TrainConfig()
+    assert (config.model, config.examples, config.sft_epochs, config.rl_iters, config.num_layers) == ("embedded", 500, 1, 20, 6)
+    assert config.rewards == {"correct": 1.0, "wrong_result": 0.7, "spec_fails": 0.5, "wrong_expert": 0.3, "unparseable": 0.0}
+
+
+def test_cli_beats_yaml_beats_defaults(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"examples": 40, "sft_epochs": 3, "learning_rate": 0.5, "lora_parameters": {"rank": 4}}))
+    config = train.resolve_run_config(_args("--config", str(path), "--examples", "7", "--beta", "0.1"))
+    assert (config.examples, config.sft_epochs, config.learning_rate, config.beta) == (7, 3, 0.5, 0.1)
+    assert config.rl_iters == TrainConfig().rl_iters
+    assert config.lora_parameters == {"rank": 4, "scale": 20.0, "dropout": 0.0}
+    assert resolve_config({"lora_parameters": None}).lora_parameters["rank"] == 8
+
+
+def test_unknown_yaml_key_is_named(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("examples: 4\nlearning_rat: 0.1\n")
+    with pytest.raises(ConfigError, match="'learning_rat'"):
+        resolve_config({}, path)
+
+
+@pytest.mark.parametrize("text,match", [("- a\n- b\n", "mapping"), ("a: [\n", "not valid YAML"), ("fine_tune_type: dora\n", "fine_tune_type")])
+def test_bad_config_files_exit_2(tmp_path, capsys, text, match):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    assert train.main(["--config", str(path), "--out", str(tmp_path / "run")]) == 2
+    assert match in capsys.readouterr().err
+
+
+def test_cli_help_lists_every_field(capsys):
+    with pytest.raises(SystemExit):
+        train.main(["--help"])
+    out = capsys.readouterr().out
+    for flag in ("--num-generations", "--reward-wrong-expert", "--lora-parameters", "--resume", "--checkpoint-every"):
+        assert flag in out
+
+
+def test_tiny_end_to_end_run(tiny_model_dir, tmp_path):
+    config = resolve_config({
+        "model": str(tiny_model_dir), "out": str(tmp_path / "run"), "examples": 12, "batch_size": 4, "num_layers": 1,
+        "rl_iters": 1, "rl_batch_size": 2, "num_generations": 2, "max_completion_length": 6, "eval_examples": 2,
+    })
+    result = train.run(config, progress=False)
+    run_dir = tmp_path / "run"
+    names = {p.name for p in run_dir.iterdir()}
+    assert {"adapters.safetensors", "adapter_config.json", "config.yaml", "metrics.jsonl", "checkpoint.safetensors", "sft_adapter", "eval.json"} <= names
+    assert not [n for n in names if n.startswith(".")], names
+    assert yaml.safe_load((run_dir / "config.yaml").read_text()) == config.to_dict()
+    meta = json.loads((run_dir / "adapter_config.json").read_text())
+    assert (meta["fine_tune_type"], meta["num_layers"]) == ("full", 1) and meta["base_model"]["hash"]
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["phase"] for r in records] == ["sft"] * 3 + ["rl"]
+    assert all("loss" in r and "step" in r for r in records) and records[0]["tokens_per_s"] > 0
+    assert result["eval"]["n"] == 2 and json.loads((run_dir / "eval.json").read_text())["n"] == 2
+    model, _ = mlx_lm.load(str(tiny_model_dir), adapter_path=str(run_dir))
+    assert model is not None
+    assert train.main(["--out", str(run_dir), "--model", str(tiny_model_dir)]) == 2
+
+
+def test_resume_in_rl_phase_continues_iterations(tiny_model_dir, tmp_path):
+    out = str(tmp_path / "run")
+    common = ["--model", str(tiny_model_dir), "--out", out, "--examples", "8", "--batch-size", "4", "--num-layers", "1",
+              "--rl-batch-size", "2", "--num-generations", "2", "--max-completion-length", "4", "--eval-examples", "0"]
+    assert train.main([*common, "--rl-iters", "1"]) == 0
+    assert train.main([*common, "--rl-iters", "2", "--resume"]) == 0
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["phase"], r["step"]) for r in records] == [("sft", 1), ("sft", 2), ("rl", 1), ("rl", 2)]
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["rl_iters"] == 2

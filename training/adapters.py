@@ -1,0 +1,117 @@
+"""Adapters in mlx-lm's layout, so ``mlx_lm.load(model_dir, adapter_path=DIR)``
+and ``mlx_lm.fuse`` use them unchanged.
+
+``DIR/adapters.safetensors`` holds the trainable weights under their full
+model names: every weight of the trained blocks for ``fine_tune_type: full``
+(mlx-lm loads them with ``load_weights(strict=False)``), the ``lora_a`` /
+``lora_b`` matrices for ``lora``. ``DIR/adapter_config.json`` has the keys
+mlx-lm reads (``fine_tune_type``, ``num_layers``, ``lora_parameters``) plus
+``base_model`` (spec, resolved dir, content hash) so an adapter is refused on a
+different base model by :func:`check_base_model`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import mlx.core as mx
+import mlx.nn as nn
+from mlx.utils import tree_flatten
+
+from .checkpoint import atomic_save_safetensors, atomic_write_text
+
+ADAPTER_FILE = "adapters.safetensors"
+CONFIG_FILE = "adapter_config.json"
+_HASH_BYTES = 1 << 20
+
+
+class AdapterMismatchError(ValueError):
+    """An adapter trained on another base model than the one given."""
+
+
+def model_hash(model_dir: str | os.PathLike) -> str:
+    """A content hash of a model dir: its ``config.json`` and, for each
+    safetensors file, its size and first and last MiB."""
+    model_dir = Path(model_dir)
+    h = hashlib.sha256()
+    config = model_dir / "config.json"
+    if config.is_file():
+        h.update(config.read_bytes())
+    for path in sorted(model_dir.glob("*.safetensors")):
+        size = path.stat().st_size
+        h.update(f"{path.name}:{size}".encode())
+        with open(path, "rb") as fid:
+            h.update(fid.read(_HASH_BYTES))
+            fid.seek(max(0, size - _HASH_BYTES))
+            h.update(fid.read(_HASH_BYTES))
+    return h.hexdigest()[:16]
+
+
+def base_model_identity(spec: str, model_dir: str | os.PathLike) -> dict:
+    return {"spec": spec, "path": str(Path(model_dir).resolve()), "hash": model_hash(model_dir)}
+
+
+def adapter_config(fine_tune_type: str, num_layers: int, lora_parameters: dict | None, base_model: dict | None = None, **extra) -> dict:
+    config = {
+        "fine_tune_type": fine_tune_type,
+        "num_layers": num_layers,
+        "lora_parameters": dict(lora_parameters) if fine_tune_type == "lora" else None,
+    }
+    if base_model is not None:
+        config["model"] = base_model["path"]
+        config["base_model"] = base_model
+    config.update(extra)
+    return config
+
+
+def trainable_weights(model: nn.Module) -> dict[str, mx.array]:
+    return dict(tree_flatten(model.trainable_parameters()))
+
+
+def save_adapter(adapter_dir: str | os.PathLike, model: nn.Module, config: dict) -> Path:
+    """Write the model's trainable weights and ``config`` (from
+    :func:`adapter_config`) to ``adapter_dir``, each file atomically."""
+    adapter_dir = Path(adapter_dir)
+    weights = trainable_weights(model)
+    if not weights:
+        raise ValueError("the model has no trainable weights to save")
+    atomic_save_safetensors(adapter_dir / ADAPTER_FILE, weights, {"format": "mlx"})
+    atomic_write_text(adapter_dir / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True) + "\n")
+    return adapter_dir
+
+
+def read_adapter_config(adapter_dir: str | os.PathLike) -> dict:
+    path = Path(adapter_dir) / CONFIG_FILE
+    try:
+        return json.loads(path.read_text())
+    except OSError as e:
+        raise FileNotFoundError(f"{adapter_dir} is not an adapter dir: cannot read {path.name}") from e
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON: {e}") from e
+
+
+def check_base_model(adapter_dir: str | os.PathLike, model_dir: str | os.PathLike) -> None:
+    """Raise :class:`AdapterMismatchError` if the adapter records a base model
+    whose content hash differs from ``model_dir``'s."""
+    recorded = read_adapter_config(adapter_dir).get("base_model")
+    if not recorded or not recorded.get("hash"):
+        return
+    actual = model_hash(model_dir)
+    if recorded["hash"] != actual:
+        raise AdapterMismatchError(
+            f"adapter {adapter_dir} was trained on {recorded.get('spec')!r} ({recorded.get('path')}, hash "
+            f"{recorded['hash']}) but the base model {model_dir} has hash {actual}"
+        )
+
+
+def load_adapter(model: nn.Module, adapter_dir: str | os.PathLike, model_dir: str | os.PathLike | None = None) -> nn.Module:
+    """Apply an adapter with mlx-lm's own loader, after the base-model check
+    when ``model_dir`` is given."""
+    from mlx_lm.tuner.utils import load_adapters
+
+    if model_dir is not None:
+        check_base_model(adapter_dir, model_dir)
+    return load_adapters(model, str(adapter_dir))

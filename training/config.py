@@ -1,0 +1,159 @@
+"""Training configuration: one dataclass, merged CLI > YAML > defaults.
+
+Every field carries its help text, so the argparse flags, the YAML keys and
+the ``config.yaml`` written into each run directory all come from
+:class:`TrainConfig`. RL fields use the names of TRL's ``GRPOConfig`` where one
+exists (``num_generations``, ``temperature``, ``beta``,
+``max_completion_length``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from .checkpoint import atomic_write_text
+
+
+class ConfigError(ValueError):
+    """A configuration file or value that cannot be used."""
+
+
+def _lora_defaults() -> dict:
+    return {"rank": 8, "scale": 20.0, "dropout": 0.0}
+
+
+@dataclass
+class TrainConfig:
+    model: str = field(default="embedded", metadata={"help": "Model spec for models.load: 'embedded', a local directory or a Hugging Face repo."})
+    out: str = field(default="runs/router", metadata={"help": "Run directory: adapter, config.yaml, metrics.jsonl, checkpoint, plots."})
+    seed: int = field(default=0, metadata={"help": "Seed for data generation, data order, LoRA init and sampling."})
+    examples: int = field(default=500, metadata={"help": "Number of generated training examples."})
+    sft_epochs: int = field(default=1, metadata={"help": "Epochs of supervised fine-tuning (0 skips SFT)."})
+    batch_size: int = field(default=16, metadata={"help": "SFT examples per optimizer step (split across ranks when distributed)."})
+    learning_rate: float = field(default=1e-4, metadata={"help": "SFT Adam learning rate."})
+    fine_tune_type: str = field(default="full", metadata={"help": "'full': train all weights of the last num_layers blocks; 'lora': LoRA adapters on their linear layers."})
+    num_layers: int = field(default=6, metadata={"help": "Number of final transformer blocks that are trained (the seed needed 6; 3 was too few)."})
+    lora_parameters: dict = field(default_factory=_lora_defaults, metadata={"help": "LoRA rank, scale and dropout (mlx-lm convention; used when fine_tune_type is 'lora')."})
+    rl_iters: int = field(default=20, metadata={"help": "GRPO iterations after SFT (0 skips RL)."})
+    rl_batch_size: int = field(default=8, metadata={"help": "Prompts per RL iteration."})
+    num_generations: int = field(default=8, metadata={"help": "Completions sampled per prompt (GRPO group size)."})
+    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature for RL completions."})
+    beta: float = field(default=0.04, metadata={"help": "KL penalty coefficient against the reference (post-SFT) policy."})
+    rl_learning_rate: float = field(default=1e-5, metadata={"help": "RL Adam learning rate."})
+    max_completion_length: int = field(default=48, metadata={"help": "Maximum number of tokens in a sampled completion."})
+    reward_correct: float = field(default=1.0, metadata={"help": "Reward: right expert and the spec executes to the gold answer."})
+    reward_wrong_result: float = field(default=0.7, metadata={"help": "Reward: right expert, spec executes, wrong answer."})
+    reward_spec_fails: float = field(default=0.5, metadata={"help": "Reward: right expert, spec does not execute."})
+    reward_wrong_expert: float = field(default=0.3, metadata={"help": "Reward: parseable line naming the wrong expert."})
+    reward_unparseable: float = field(default=0.0, metadata={"help": "Reward: output that is not a routing line."})
+    eval_examples: int = field(default=200, metadata={"help": "Held-out examples evaluated after training (0 skips evaluation)."})
+    checkpoint_every: int = field(default=20, metadata={"help": "Steps between resumable checkpoints (0 disables them)."})
+
+    def __post_init__(self):
+        if self.fine_tune_type not in ("full", "lora"):
+            raise ConfigError(f"fine_tune_type must be 'full' or 'lora', not {self.fine_tune_type!r}")
+        if self.num_layers < 1:
+            raise ConfigError(f"num_layers must be at least 1, not {self.num_layers}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, not {self.batch_size}")
+        unknown = set(self.lora_parameters) - {"rank", "scale", "dropout", "keys"}
+        if unknown:
+            raise ConfigError(f"unknown lora_parameters key(s): {', '.join(sorted(unknown))}")
+        self.lora_parameters = {**_lora_defaults(), **self.lora_parameters}
+
+    @property
+    def rewards(self) -> dict[str, float]:
+        """Reward levels keyed by outcome, for the RL reward function."""
+        return {
+            "correct": self.reward_correct,
+            "wrong_result": self.reward_wrong_result,
+            "spec_fails": self.reward_spec_fails,
+            "wrong_expert": self.reward_wrong_expert,
+            "unparseable": self.reward_unparseable,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def config_fields() -> list[dataclasses.Field]:
+    return list(dataclasses.fields(TrainConfig))
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
+
+
+def _parse_mapping(text: str) -> dict:
+    value = yaml.safe_load(text)
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a YAML mapping such as '{{rank: 8}}', not {text!r}")
+    return value
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per config field; every default is None so that an absent flag
+    does not override the YAML file."""
+    for f in config_fields():
+        if f.type in ("dict", dict):
+            kind, metavar = _parse_mapping, "YAML"
+        elif f.type in ("bool", bool):
+            kind, metavar = _parse_bool, "BOOL"
+        else:
+            kind = {"int": int, "float": float, "str": str}.get(str(f.type), str)
+            metavar = None
+        parser.add_argument(_flag(f.name), dest=f.name, type=kind, default=None, metavar=metavar, help=f.metadata["help"])
+
+
+def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    try:
+        with open(path) as fid:
+            data = yaml.safe_load(fid)
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {path} is not valid YAML: {e}") from e
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of option names to values")
+    known = {f.name for f in config_fields()}
+    for key in data:
+        normalized = str(key).replace("-", "_")
+        if normalized not in known:
+            raise ConfigError(f"unknown key {key!r} in config file {path}; known keys: {', '.join(sorted(known))}")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def resolve_config(cli: dict[str, Any] | None = None, yaml_path: str | os.PathLike | None = None) -> TrainConfig:
+    """CLI values (None means not given) > YAML file > dataclass defaults."""
+    values: dict[str, Any] = {}
+    if yaml_path is not None:
+        values.update(load_yaml(yaml_path))
+    known = {f.name for f in config_fields()}
+    for key, value in (cli or {}).items():
+        if key in known and value is not None:
+            values[key] = value
+    try:
+        return TrainConfig(**values)
+    except TypeError as e:
+        raise ConfigError(str(e)) from e
+
+
+def save_config(config: TrainConfig, path: str | os.PathLike) -> None:
+    atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))

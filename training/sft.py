@@ -1,0 +1,304 @@
+"""Supervised fine-tuning of the router on one line per query, fast on a CPU.
+
+Every example is ``prefix + suffix + target``: the prefix (system prompt and
+the start of the user turn) is identical for all queries and is most of the
+tokens. Only the last ``num_layers`` blocks train, so:
+
+* the frozen blocks' keys/values of the prefix, and the prefix's hidden state
+  entering the first trained block, are computed once per run;
+* each step runs the prefix through the trained blocks once (batch 1), and the
+  batch's right-padded ``suffix + target`` rows on top of it, with the prefix
+  keys/values broadcast to the batch (causal attention aligned to the end of
+  the keys; padding sits after every real token so no real query sees it);
+* the final norm and the 49k-vocabulary head run only at the positions that
+  predict a target token; the loss is the mean cross-entropy over them.
+
+:func:`prefix_loss` equals the naive per-example full-sequence loss (tested to
+1e-4). Gradients are summed per rank and divided by the global token count, so
+data-parallel runs match a single-process run on the whole batch.
+
+Measured (embedded SmolLM2-135M, 500 train examples, batch 16, 1 epoch, lr
+1e-4, last 6 blocks, float32, OpenBLAS, 2 shared cores; ``bench/sft_vs_mlx_lm.py``):
+
+=====================  ===========  =========  ==========  =====================
+trainer                CPU s / ex   mean loss  last 1/4    held-out expert/exec
+=====================  ===========  =========  ==========  =====================
+this, full (default)   0.33-0.35    0.77       0.25        70% / 40% (n=60)
+this, LoRA r8 s20      0.31         1.19       0.48        28% / 23% (n=60)
+mlx_lm lora, full      1.65         0.72       --          --
+=====================  ===========  =========  ==========  =====================
+
+About 4.8x less CPU per example than ``mlx_lm lora --mask-prompt`` (4.9x in
+wall time on 64 examples run back to back). LoRA costs the same here (the
+frozen forward dominates) and learns less in one epoch, so "full" is the
+default. ``mx.compile`` of the step measured within noise of eager.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from functools import partial
+from typing import Callable, Iterator, Sequence
+
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+import numpy as np
+from mlx.utils import tree_map
+from tqdm import tqdm
+
+from lazarus_cot_router.prompts import encode_prompt, encode_target
+
+PAD_TO = 8
+SORT_WINDOW = 8
+
+
+class _SharedPrefix:
+    """A duck-typed KV cache. Empty, it records the keys/values of the tokens
+    it sees (the prefix); filled, it prepends them, broadcast to the batch."""
+
+    def __init__(self, keys=None, values=None):
+        self.keys, self.values = keys, values
+        self.offset = 0 if keys is None else keys.shape[2]
+
+    def update_and_fetch(self, keys, values):
+        if self.keys is None:
+            self.keys, self.values = keys, values
+            return keys, values
+        shape = (keys.shape[0], *self.keys.shape[1:])
+        return (
+            mx.concatenate([mx.broadcast_to(self.keys, shape), keys], axis=2),
+            mx.concatenate([mx.broadcast_to(self.values, shape), values], axis=2),
+        )
+
+
+def encode_examples(tokenizer, examples, system: str) -> tuple[list[int], list[tuple[list[int], list[int]]]]:
+    """The shared prefix ids and one ``(suffix_ids, target_ids)`` per example."""
+    prefix = None
+    rows = []
+    for ex in examples:
+        head, suffix = encode_prompt(tokenizer, system, ex.query)
+        if prefix is None:
+            prefix = head
+        elif head != prefix:
+            raise ValueError(f"the prompt prefix differs for query {ex.query!r}; the chat template is not prefix-stable")
+        rows.append((suffix, encode_target(tokenizer, ex.expert, ex.spec)))
+    if prefix is None:
+        raise ValueError("no training examples")
+    return prefix, rows
+
+
+def setup_trainable(model: nn.Module, fine_tune_type: str, num_layers: int, lora_parameters: dict | None = None) -> None:
+    """Freeze the model, then make the last ``num_layers`` blocks trainable:
+    all their weights ("full") or LoRA adapters on their linear layers ("lora")."""
+    if not 0 < num_layers <= len(model.layers):
+        raise ValueError(f"num_layers={num_layers} but the model has {len(model.layers)} layers")
+    model.freeze()
+    if fine_tune_type == "full":
+        for layer in model.layers[-num_layers:]:
+            layer.unfreeze()
+    elif fine_tune_type == "lora":
+        from mlx_lm.tuner.utils import linear_to_lora_layers
+
+        linear_to_lora_layers(model, num_layers, dict(lora_parameters or {}))
+    else:
+        raise ValueError(f"unknown fine_tune_type {fine_tune_type!r}")
+
+
+def first_trained_layer(model: nn.Module) -> int:
+    """Index of the first block with trainable parameters."""
+    for i, layer in enumerate(model.layers):
+        if any(True for _ in _leaves(layer.trainable_parameters())):
+            return i
+    raise ValueError("the model has no trainable layers; call setup_trainable first")
+
+
+def _leaves(tree):
+    if isinstance(tree, dict):
+        for v in tree.values():
+            yield from _leaves(v)
+    elif isinstance(tree, (list, tuple)):
+        for v in tree:
+            yield from _leaves(v)
+    else:
+        yield tree
+
+
+def _project(model: nn.Module, h: mx.array) -> mx.array:
+    if "lm_head" in model:
+        return model.lm_head(h)
+    return model.model.embed_tokens.as_linear(h)
+
+
+def compute_prefix(model: nn.Module, prefix_ids: Sequence[int], start: int) -> dict:
+    """The prefix's keys/values in the frozen blocks ``[0, start)`` and its
+    hidden state entering block ``start``; constant while those blocks are."""
+    h = model.model.embed_tokens(mx.array([list(prefix_ids)]))
+    frozen = []
+    for layer in model.layers[:start]:
+        cache = _SharedPrefix()
+        h = layer(h, "causal", cache=cache)
+        frozen.append((cache.keys, cache.values))
+    mx.eval(h, frozen)
+    return {"hidden": h, "frozen": frozen}
+
+
+def make_batch(rows: Sequence[tuple[list[int], list[int]]]) -> dict:
+    """Right-padded ``suffix + target[:-1]`` inputs and, for every target
+    token, the flat index of the position that predicts it."""
+    inputs = [s + t[:-1] for s, t in rows]
+    width = PAD_TO * math.ceil(max(map(len, inputs)) / PAD_TO)
+    tokens = np.zeros((len(rows), width), np.int32)
+    positions, labels = [], []
+    for b, ((suffix, target), seq) in enumerate(zip(rows, inputs)):
+        tokens[b, : len(seq)] = seq
+        first = b * width + len(suffix) - 1
+        positions.extend(range(first, first + len(target)))
+        labels.extend(target)
+    n = len(labels)
+    padded = PAD_TO * math.ceil(n / PAD_TO)
+    weights = np.zeros(padded, np.float32)
+    weights[:n] = 1.0
+    positions += [0] * (padded - n)
+    labels += [0] * (padded - n)
+    return {
+        "tokens": mx.array(tokens),
+        "positions": mx.array(positions, dtype=mx.int32),
+        "labels": mx.array(labels, dtype=mx.int32),
+        "weights": mx.array(weights),
+        "num_tokens": sum(len(s) + len(t) for s, t in rows),
+    }
+
+
+def frozen_forward(model: nn.Module, prefix: dict, tokens: mx.array) -> mx.array:
+    """Hidden states of the batch entering the first trained block."""
+    h = model.model.embed_tokens(tokens)
+    for layer, (keys, values) in zip(model.layers, prefix["frozen"]):
+        h = layer(h, "causal", cache=_SharedPrefix(keys, values))
+    return h
+
+
+def prefix_loss(model: nn.Module, start: int, prefix_hidden: mx.array, h: mx.array, batch: dict) -> tuple[mx.array, mx.array]:
+    """Summed cross-entropy over the batch's target tokens and their count.
+
+    ``prefix_hidden`` and ``h`` are the hidden states of the shared prefix and
+    of the batch entering block ``start``."""
+    p = prefix_hidden
+    for layer in model.layers[start:]:
+        cache = _SharedPrefix()
+        p = layer(p, "causal", cache=cache)
+        h = layer(h, "causal", cache=_SharedPrefix(cache.keys, cache.values))
+    flat = h.reshape(-1, h.shape[-1])[batch["positions"]]
+    logits = _project(model, model.model.norm(flat))
+    ce = nn.losses.cross_entropy(logits, batch["labels"]) * batch["weights"]
+    return ce.astype(mx.float32).sum(), batch["weights"].sum()
+
+
+def iterate_batches(rows, batches: Sequence[Sequence[int]], *, start_step: int = 0, rank: int = 0, size: int = 1) -> Iterator[dict]:
+    """The batches from ``start_step`` on; each rank gets every ``size``-th
+    example of a batch."""
+    for batch in batches[start_step:]:
+        yield make_batch([rows[i] for i in list(batch)[rank::size]])
+
+
+def plan_batches(lengths: Sequence[int], epochs: int, batch_size: int, seed: int, window: int = SORT_WINDOW) -> list[list[int]]:
+    """Per epoch, a random permutation cut into batches; within each run of
+    ``window`` batches the examples are sorted by length so that a batch pads
+    little, and the order of those batches is shuffled again."""
+    rng = np.random.default_rng(seed)
+    plan = []
+    for _ in range(epochs):
+        order = rng.permutation(len(lengths))
+        span = batch_size * window
+        for first in range(0, len(order), span):
+            chunk = sorted(order[first : first + span].tolist(), key=lambda i: lengths[i])
+            group = [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+            plan.extend(group[i] for i in rng.permutation(len(group)))
+    return plan
+
+
+def train_sft(
+    model: nn.Module,
+    tokenizer,
+    examples,
+    config,
+    *,
+    system: str,
+    optimizer: optim.Optimizer | None = None,
+    state: dict | None = None,
+    loss: Callable = prefix_loss,
+    iterate_batches: Callable = iterate_batches,
+    on_step: Callable[[dict], None] | None = None,
+    save_state: Callable[[dict], None] | None = None,
+    group=None,
+    progress: bool = True,
+) -> dict:
+    """Train the (already ``setup_trainable``) model for ``config.sft_epochs``.
+
+    ``state`` (from a checkpoint) resumes at its ``step`` with its ``batches``;
+    ``save_state(state)`` is called every ``config.checkpoint_every`` steps and
+    at the end; ``on_step(metrics)`` after every step, where ``tokens`` counts
+    every example's full sequence (prefix + suffix + target, what a trainer
+    without prefix sharing processes). Returns the final state."""
+    group = group or mx.distributed.init()
+    rank, size = group.rank(), group.size()
+    if config.batch_size % size:
+        raise ValueError(f"batch_size {config.batch_size} is not divisible by the {size} ranks")
+    prefix_ids, rows = encode_examples(tokenizer, examples, system)
+    state = dict(state or {})
+    batches = state.get("batches") or plan_batches([len(s) + len(t) for s, t in rows], config.sft_epochs, config.batch_size, config.seed)
+    if size > 1:
+        batches = [b for b in batches if len(b) >= size]
+    total = len(batches)
+    step0 = int(state.get("step", 0))
+    start = first_trained_layer(model)
+    prefix = compute_prefix(model, prefix_ids, start)
+    optimizer = optimizer or optim.Adam(learning_rate=config.learning_rate)
+    optimizer.init(model.trainable_parameters())
+    value_and_grad = nn.value_and_grad(model, lambda m, p, h, b: loss(m, start, p, h, b))
+    compiled_state = [model.state, optimizer.state, mx.random.state]
+
+    @partial(mx.compile, inputs=compiled_state, outputs=compiled_state)
+    def step(prefix, batch):
+        h = mx.stop_gradient(frozen_forward(model, prefix, batch["tokens"]))
+        (ce_sum, ntoks), grads = value_and_grad(model, prefix["hidden"], h, batch)
+        if size > 1:
+            grads = tree_map(lambda g: mx.distributed.all_sum(g, group=group), grads)
+            ce_sum = mx.distributed.all_sum(ce_sum, group=group)
+            ntoks = mx.distributed.all_sum(ntoks, group=group)
+        grads = tree_map(lambda g: g / ntoks, grads)
+        optimizer.update(model, grads)
+        return ce_sum / ntoks, ntoks
+
+    model.train()
+    bar = tqdm(total=total, initial=step0, desc="sft", unit="step", disable=not progress or rank != 0, dynamic_ncols=True)
+    it = step0
+    for it, batch in zip(range(step0 + 1, total + 1), iterate_batches(rows, batches, start_step=step0, rank=rank, size=size)):
+        tic = time.perf_counter()
+        batch.pop("num_tokens")
+        num_tokens = sum(len(prefix_ids) + len(rows[i][0]) + len(rows[i][1]) for i in batches[it - 1])
+        lvalue, ntoks = step(prefix, batch)
+        mx.eval(compiled_state, lvalue, ntoks)
+        elapsed = time.perf_counter() - tic
+        metrics = {
+            "phase": "sft",
+            "step": it,
+            "epoch": math.ceil(it * config.sft_epochs / total),
+            "loss": lvalue.item(),
+            "target_tokens": int(ntoks.item()),
+            "tokens": num_tokens,
+            "tokens_per_s": num_tokens / elapsed,
+            "seconds": elapsed,
+        }
+        bar.set_postfix(loss=f"{metrics['loss']:.3f}", tok_s=f"{metrics['tokens_per_s']:.0f}")
+        bar.update(1)
+        if on_step is not None:
+            on_step(metrics)
+        if save_state is not None and config.checkpoint_every and it % config.checkpoint_every == 0 and it < total:
+            save_state({"phase": "sft", "step": it, "batches": batches})
+    bar.close()
+    final = {"phase": "sft", "step": it, "batches": batches, "done": True}
+    if save_state is not None:
+        save_state(final)
+    return final
