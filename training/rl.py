@@ -36,7 +36,7 @@ from lazarus_cot_router.prompts import end_of_turn_id, router_system_prompt
 
 from .rewards import OUTCOMES, RewardLevels, classify_batch, make_verified_reward, total_rewards
 from .sampling import sample_completions
-from .sft import _project, _SharedPrefix, compute_prefix, encode_examples, first_trained_layer, make_batch
+from .sft import FixedPrefixCache, compute_prefix, encode_examples, first_trained_layer, make_batch, target_logits
 
 EPSILON_CLIP = 0.2
 ADVANTAGE_EPS = 1e-4
@@ -60,7 +60,7 @@ def prefix_caches(model: nn.Module, prefix: dict, start: int) -> list[KVCache]:
     caches = [KVCache.from_state((k, v, k.shape[2])) for k, v in prefix["frozen"]]
     h = prefix["hidden"]
     for layer in model.layers[start:]:
-        shared = _SharedPrefix()
+        shared = FixedPrefixCache()
         h = layer(h, "causal", cache=shared)
         caches.append(KVCache.from_state((shared.keys, shared.values, shared.keys.shape[2])))
     mx.eval([c.state for c in caches])
@@ -70,13 +70,7 @@ def prefix_caches(model: nn.Module, prefix: dict, start: int) -> list[KVCache]:
 def token_logprobs(model: nn.Module, start: int, prefix_hidden: mx.array, h: mx.array, batch: dict) -> mx.array:
     """Log-probabilities of ``batch["labels"]`` at ``batch["positions"]``, given
     the prefix and batch hidden states entering block ``start``."""
-    p = prefix_hidden
-    for layer in model.layers[start:]:
-        cache = _SharedPrefix()
-        p = layer(p, "causal", cache=cache)
-        h = layer(h, "causal", cache=_SharedPrefix(cache.keys, cache.values))
-    flat = h.reshape(-1, h.shape[-1])[batch["positions"]]
-    logits = _project(model, model.model.norm(flat)).astype(mx.float32)
+    logits = target_logits(model, start, prefix_hidden, h, batch).astype(mx.float32)
     chosen = mx.take_along_axis(logits, batch["labels"][:, None], axis=-1)[:, 0]
     return chosen - mx.logsumexp(logits, axis=-1)
 

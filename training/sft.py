@@ -54,7 +54,7 @@ PAD_TO = 8
 SORT_WINDOW = 8
 
 
-class _SharedPrefix:
+class FixedPrefixCache:
     """A duck-typed KV cache. Empty, it records the keys/values of the tokens
     it sees (the prefix); filled, it prepends them, broadcast to the batch."""
 
@@ -125,7 +125,7 @@ def _leaves(tree):
         yield tree
 
 
-def _project(model: nn.Module, h: mx.array) -> mx.array:
+def project_vocab(model: nn.Module, h: mx.array) -> mx.array:
     if "lm_head" in model:
         return model.lm_head(h)
     return model.model.embed_tokens.as_linear(h)
@@ -137,7 +137,7 @@ def compute_prefix(model: nn.Module, prefix_ids: Sequence[int], start: int) -> d
     h = model.model.embed_tokens(mx.array([list(prefix_ids)]))
     frozen = []
     for layer in model.layers[:start]:
-        cache = _SharedPrefix()
+        cache = FixedPrefixCache()
         h = layer(h, "causal", cache=cache)
         frozen.append((cache.keys, cache.values))
     mx.eval(h, frozen)
@@ -175,8 +175,21 @@ def frozen_forward(model: nn.Module, prefix: dict, tokens: mx.array) -> mx.array
     """Hidden states of the batch entering the first trained block."""
     h = model.model.embed_tokens(tokens)
     for layer, (keys, values) in zip(model.layers, prefix["frozen"]):
-        h = layer(h, "causal", cache=_SharedPrefix(keys, values))
+        h = layer(h, "causal", cache=FixedPrefixCache(keys, values))
     return h
+
+
+def target_logits(model: nn.Module, start: int, prefix_hidden: mx.array, h: mx.array, batch: dict) -> mx.array:
+    """Logits at ``batch["positions"]`` only: the trained blocks run the shared
+    prefix once and the batch on top of its keys and values; the vocabulary
+    head runs only where a target token is predicted."""
+    p = prefix_hidden
+    for layer in model.layers[start:]:
+        cache = FixedPrefixCache()
+        p = layer(p, "causal", cache=cache)
+        h = layer(h, "causal", cache=FixedPrefixCache(cache.keys, cache.values))
+    flat = h.reshape(-1, h.shape[-1])[batch["positions"]]
+    return project_vocab(model, model.model.norm(flat))
 
 
 def prefix_loss(model: nn.Module, start: int, prefix_hidden: mx.array, h: mx.array, batch: dict) -> tuple[mx.array, mx.array]:
@@ -184,13 +197,7 @@ def prefix_loss(model: nn.Module, start: int, prefix_hidden: mx.array, h: mx.arr
 
     ``prefix_hidden`` and ``h`` are the hidden states of the shared prefix and
     of the batch entering block ``start``."""
-    p = prefix_hidden
-    for layer in model.layers[start:]:
-        cache = _SharedPrefix()
-        p = layer(p, "causal", cache=cache)
-        h = layer(h, "causal", cache=_SharedPrefix(cache.keys, cache.values))
-    flat = h.reshape(-1, h.shape[-1])[batch["positions"]]
-    logits = _project(model, model.model.norm(flat))
+    logits = target_logits(model, start, prefix_hidden, h, batch)
     ce = nn.losses.cross_entropy(logits, batch["labels"]) * batch["weights"]
     return ce.astype(mx.float32).sum(), batch["weights"].sum()
 
