@@ -42,10 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
 
     from training import train
+    from training.checkpoint import checkpoint_path
 
     t = _step("train: SFT + RL with verified rewards")
     if not (run_dir / "adapters.safetensors").exists():
-        resume = ["--resume"] if (run_dir / "checkpoints").exists() else []
+        resume = ["--resume"] if checkpoint_path(run_dir).exists() else []
         code = train.main(["--model", args.model, "--out", str(run_dir), *resume])
         if code:
             return code
