@@ -175,8 +175,10 @@ def format_report(results: dict) -> str:
                     f"{r['memory']['mlx_peak_mb']:.0f}", f"{r['memory']['rss_peak_mb']:.0f}"]
                    for name, r in rws.items()])
     out += ["", ("Sequential: one `rewrite` per query, round-robin across rewriters. Batched: `rewrite_batch` "
-                 "(the trained router's system prompt is prefilled once and shared; the few-shot prompt is "
-                 "prefilled whole for every query, as in Lazarus). Peak memory is the maximum over each "
+                 "(the trained router's system prompt is prefilled once and shared; for the few-shot "
+                 "rewriter this pass caches the prompt part before the query, which gives the same actions "
+                 "sooner, while its sequential latency is timed as Lazarus runs it, the whole prompt prefilled "
+                 "for every query: its 'prefilled tok/q' column). Peak memory is the maximum over each "
                  "rewriter's own calls (MLX peak reset before each call; RSS high-water mark reset through "
                  "/proc/self/clear_refs, which includes the loaded weights)."), ""]
     missing = {n: r for n, r in results["rewriters"].items() if not r.get("available")}
