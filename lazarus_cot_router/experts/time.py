@@ -41,10 +41,6 @@ def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-FAMOUS_CITIES = 80  # the most populous of a split's cities (pinned public examples first)
-FAMOUS_SHARE = 0.4
-
-
 @functools.lru_cache(maxsize=1)
 def place_pools() -> tuple[Split[str], Split[str]]:
     """Cities and countries, each split train/heldout by a stable name hash;
@@ -104,12 +100,7 @@ class TimeExpert(Expert):
         cities, countries = place_pools()
         template = TEMPLATES.choice(rng, split)
         kind = "country" if rng.random() < 0.1 else "city"
-        if kind == "city" and rng.random() < FAMOUS_SHARE:
-            # Users ask about big cities most; uniform draws over 1,500 cities
-            # would show the model New York about once per 1,500 time queries.
-            place = rng.choice(cities.items(split)[:FAMOUS_CITIES])
-        else:
-            place = (countries if kind == "country" else cities).choice(rng, split)
+        place = (countries if kind == "country" else cities).choice(rng, split)
         query = template.fill(place=place)
         return Example(query, self.name, place, self.zone(place), (f"template:{template.id}", f"place:{kind}"))
 
