@@ -23,7 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", default="embedded", help="model SPEC (default: embedded)")
     parser.add_argument("--out", default="runs/demo", help="directory for the run, calibration and report")
     parser.add_argument("--fresh", action="store_true", help="delete --out first")
-    parser.add_argument("--bench-queries", type=int, default=None, help="held-out queries in the bench (default: bench's)")
+    parser.add_argument("--bench-queries", type=int, default=24,
+                        help="held-out queries in the bench, besides the 12 acceptance cases (default: 24)")
+    parser.add_argument("--latency-queries", type=int, default=8,
+                        help="queries timed one by one per rewriter (default: 8; few-shot takes ~20 s each)")
     return parser
 
 
@@ -65,8 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t = _step("bench: trained router vs the few-shot baseline")
     bench_args = ["--model", args.model, "--adapter", str(run_dir), "--calibration", str(calib_dir), "--out", str(bench_dir)]
-    if args.bench_queries:
-        bench_args += ["--heldout", str(args.bench_queries)]
+    bench_args += ["--heldout", str(args.bench_queries), "--latency-queries", str(args.latency_queries)]
     code = bench.main(bench_args)
     if code:
         return code
