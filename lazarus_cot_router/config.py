@@ -45,6 +45,7 @@ class TrainedCoTOptions:
     max_tokens: int = field(default=64, metadata={"help": "most tokens generated for the routing line", "min": 1})
     routing: Literal["text", "hidden"] = field(default="text", metadata={"help": "'text': parse the expert name from the generated line; 'hidden': pick it from the hidden state at the expert token using the calibration"})
     calibration: str | None = field(default=None, metadata={"help": "calibration file or folder (written by `lazarus-cot-router calibrate`), needed for routing: hidden", "path": "any"})
+    constrain: bool = field(default=True, metadata={"help": "copy-constrained decoding: the spec may only use the query's words and the expert's grammar words (false: decode freely)"})
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,10 @@ def _check_value(key: str, value: Any, hint: Any, meta: Mapping[str, Any], base:
     if typing.get_origin(hint) is Literal:
         if value not in args:
             raise ConfigError(f"{key}: expected one of {', '.join(map(repr, args))}, got {value!r}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {_kind(value)}")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):

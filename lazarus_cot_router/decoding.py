@@ -68,10 +68,16 @@ def decode_batch(
     stop_text: Callable[[str], bool] = stops_after_arrow,
     stop_token_ids: Sequence[int] = (),
     batch_size: int = 32,
+    prefill_batch_size: int = 8,
+    logits_processors: Sequence[Callable | None] | None = None,
 ) -> list[Decoded]:
     """Decode every prompt (the part after ``prefix``) and return completions in
     input order. Stop tokens are kept in ``tokens`` (RL scores exactly what was
-    sampled) but not in ``text``."""
+    sampled) but not in ``text``. ``logits_processors`` holds one mlx-lm
+    logits processor (or ``None``) per prompt.
+
+    Prompts are prefilled ``prefill_batch_size`` at a time, shortest first, so
+    a batch pads little; up to ``batch_size`` sequences decode together."""
     if not prompts:
         return []
     stop_ids = set(stop_token_ids) | set(tokenizer.eos_token_ids)
@@ -80,11 +86,20 @@ def decode_batch(
         max_tokens=max_tokens,
         sampler=sampler,
         completion_batch_size=batch_size,
-        prefill_batch_size=batch_size,
+        prefill_batch_size=min(prefill_batch_size, batch_size),
     )
     try:
+        if logits_processors is not None and len(logits_processors) != len(prompts):
+            raise ValueError("one logits processor (or None) per prompt")
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         caches = [prefix.fork() for _ in prompts] if prefix is not None and prefix.ids else None
-        uids = generator.insert([list(p) for p in prompts], caches=caches)
+        processors = None
+        if logits_processors is not None:
+            processors = [[logits_processors[i]] if logits_processors[i] is not None else [] for i in order]
+        inserted = generator.insert([list(prompts[i]) for i in order], caches=caches, logits_processors=processors)
+        uids = [0] * len(prompts)
+        for i, uid in zip(order, inserted):
+            uids[i] = uid
         results = {uid: Decoded([], "") for uid in uids}
         active = set(uids)
         while active:

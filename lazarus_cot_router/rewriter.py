@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from .actions import host_rewriter_base, make_action, passthrough_action
+from .constrain import ConstrainedChoice, LineConstraint
 from .decoding import Decoded, SharedPrefix, decode_batch, name_probability
 from .experts.base import Expert, ExpertError
 from .grammar import ParseError, parse_line, render_line
@@ -68,6 +69,7 @@ class TrainedCoTRewriter(host_rewriter_base()):
         calibration: str | None = None,
         clock=None,
         loaded=None,
+        constrain: bool = True,
     ):
         from .models import load
         from .plugins import get_experts
@@ -86,6 +88,7 @@ class TrainedCoTRewriter(host_rewriter_base()):
         self.model_spec, self.adapter = model, adapter
         self.model, self.tokenizer = loaded if loaded is not None else load(model, adapter_path=adapter)
         self.max_tokens = max_tokens
+        self.constrain = constrain
         self.routing = routing
         self.system_prompt = router_system_prompt(list(self.experts.values()))
         self.prefix_ids, _ = encode_prompt(self.tokenizer, self.system_prompt, "")
@@ -134,8 +137,10 @@ class TrainedCoTRewriter(host_rewriter_base()):
         """Decode and execute a routing line for every query (one batch)."""
         results: list[RouteResult] = []
         pending: list[tuple[int, list[int]]] = []
+        cleaned: list[str] = []
         for i, query in enumerate(queries):
             clean, note = sanitize_query(query, self.tokenizer)
+            cleaned.append(clean)
             results.append(RouteResult(query=query, raw="", note=note))
             if not clean:
                 results[i].error = "empty query"
@@ -144,21 +149,25 @@ class TrainedCoTRewriter(host_rewriter_base()):
             results[i].prompt_tokens = len(self.prefix_ids) + len(suffix)
             pending.append((i, suffix))
         if pending:
-            run_on_model_thread(self._route_pending, [results[i] for i, _ in pending], [s for _, s in pending])
+            run_on_model_thread(self._route_pending, [results[i] for i, _ in pending], [s for _, s in pending],
+                                [cleaned[i] for i, _ in pending])
         return results
 
-    def _route_pending(self, results: list[RouteResult], suffixes: list[list[int]]) -> None:
+    def _route_pending(self, results: list[RouteResult], suffixes: list[list[int]], queries: list[str]) -> None:
         if self._prefix is None:
             self._prefix = SharedPrefix(self.model, self.prefix_ids)
         if self.hidden_router is not None:
             self._route_hidden(results, suffixes)
         if self.routing == "hidden":
-            self._decode_forced(results, suffixes)
+            self._decode_forced(results, suffixes, queries)
         else:
-            for result, out in zip(results, self._decode(suffixes)):
+            for result, out in zip(results, self._decode(suffixes, queries)):
                 self._execute(result, out)
 
-    def _decode(self, suffixes: list[list[int]]) -> list[Decoded]:
+    def _decode(self, suffixes: list[list[int]], queries: list[str], heads: list[str] | None = None) -> list[Decoded]:
+        processors = None
+        if self.constrain:
+            processors = [self._constraint(q, head) for q, head in zip(queries, heads or [""] * len(queries))]
         return decode_batch(
             self.model,
             self.tokenizer,
@@ -166,23 +175,30 @@ class TrainedCoTRewriter(host_rewriter_base()):
             prefix=self._prefix,
             max_tokens=self.max_tokens,
             stop_token_ids=[self._eot],
+            logits_processors=processors,
         )
+
+    def _constraint(self, query: str, head: str = "") -> ConstrainedChoice:
+        vocabularies = {name: expert.spec_vocabulary(query) for name, expert in self.experts.items()}
+        stops = {self._eot, *self.tokenizer.eos_token_ids}
+        return ConstrainedChoice(LineConstraint(vocabularies, query), self.tokenizer, banned=stops, head=head)
 
     def _route_hidden(self, results: list[RouteResult], suffixes: list[list[int]]) -> None:
         routes = self.hidden_router.route_prompts(self.model, self._capture, suffixes, prefix=self._prefix)
         for result, (expert, scores) in zip(results, routes):
             result.hidden_expert, result.hidden_scores = expert, scores
 
-    def _decode_forced(self, results: list[RouteResult], suffixes: list[list[int]]) -> None:
+    def _decode_forced(self, results: list[RouteResult], suffixes: list[list[int]], queries: list[str]) -> None:
         """Hidden-state routing: the expert is already chosen, so its name is
         written into the answer and the model decodes only the spec."""
-        forced, heads = [], []
-        for result, suffix in zip(results, suffixes):
+        forced, heads, forced_queries = [], [], []
+        for result, suffix, query in zip(results, suffixes, queries):
             head = f"{result.hidden_expert}:" if result.hidden_expert else None
             heads.append(head)
             if head is not None:
                 forced.append(suffix + self.tokenizer.encode(head, add_special_tokens=False))
-        outs = iter(self._decode(forced))
+                forced_queries.append(query)
+        outs = iter(self._decode(forced, forced_queries, [h for h in heads if h is not None]))
         for result, head in zip(results, heads):
             if head is None:
                 result.error = "no expert direction is above its threshold"

@@ -157,3 +157,17 @@ def test_adapter_refused_on_another_base(tiny_model_dir, tmp_path):
     other = write_tiny_model(tmp_path / "other", tiny_model_dir, seed=7)
     with pytest.raises(AdapterMismatchError, match="trained on"):
         check_base_model(tmp_path / "a", other)
+
+
+def test_sft_schedule_warms_up_then_decays():
+    from training.sft import sft_schedule, sft_steps
+
+    assert sft_steps(1000, 8, 1) == 125 and sft_steps(10, 4, 2) == 6
+    schedule = sft_schedule(5e-4, 125, 10)
+    lrs = [float(schedule(mx.array(step))) for step in range(126)]
+    assert lrs[0] == pytest.approx(5e-5)  # a tenth of the peak, not the peak, on the first step
+    assert lrs[0] < lrs[5] < lrs[10] == pytest.approx(5e-4)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+    assert lrs[125] == pytest.approx(5e-5, rel=1e-3)
+    flat = sft_schedule(1e-3, 50, 1, "constant")
+    assert float(flat(mx.array(0))) == pytest.approx(1e-3) == float(flat(mx.array(40)))

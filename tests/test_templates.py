@@ -106,9 +106,78 @@ def test_word_problem_heldout_entities_and_steps():
 def test_word_problem_spec_numbers_appear_in_query():
     for example in draw("word_problem", "train") + draw("word_problem", "heldout"):
         numbers = re.findall(r"[0-9]+", example.spec)
-        implied = {"2", "3"}
+        implied = {"2", "3", "4"}  # doubles, triples, quadruples
         for number in numbers:
             assert number in example.query or number in implied, example
+
+
+def _digits(number) -> int:
+    return len(str(number).lstrip("-").split(".")[0])
+
+
+def _word_problem_numbers(split: str, n: int) -> dict[str, list[int]]:
+    """The numbers of ``n`` problems, by kind: start, money, amount, factor, price, divisor."""
+    steps = {s.id: s for s in word_problem_text.STEPS.items(split)}
+    money = {e.id for e in word_problem_text.ENTITIES.items(split) if e.money_format}
+    found: dict[str, list[int]] = {kind: [] for kind in ("start", "money", "amount", "factor", "price", "divisor")}
+    for example in draw("word_problem", split, n=n):
+        head, ops = example.spec.split(" | ")
+        entity, start = head.split(":")
+        found["money" if entity in money else "start"].append(int(start))
+        ids = [t.removeprefix("step:") for t in example.tags if t.startswith("step:")]
+        assert len(ids) == len(ops.split())
+        for step_id, op in zip(ids, ops.split()):
+            step, number = steps[step_id], int(op[1:])
+            kind = {"sell": "price", "split": "divisor"}.get(step.final or "", "factor" if step.factor else "amount")
+            found[kind].append(number)
+    return found
+
+
+def test_word_problem_train_numbers_have_heldout_lengths_but_never_heldout_values():
+    train, heldout = _word_problem_numbers("train", 2000), _word_problem_numbers("heldout", 500)
+    bands = {kind: b[0] for kind, b in word_problem_text._RANGES["heldout"].items() if kind != "steps"}
+    assert bands == {"start": (61, 400), "money": (101, 500), "amount": (10, 40), "price": (6, 15),
+                     "divisor": (7, 12)}
+    for kind, (low, high) in bands.items():
+        assert train[kind] and heldout[kind], kind
+        assert not [v for v in train[kind] if low <= v <= high], kind
+        assert all(low <= v <= high for v in heldout[kind]), kind
+        assert {_digits(v) for v in heldout[kind]} <= {_digits(v) for v in train[kind]}, kind
+    assert {_digits(v) for v in train["start"] + train["amount"]} == {1, 2, 3}
+    assert {_digits(v) for v in train["amount"]} == {1, 2}
+    assert set(train["factor"]) == {2, 4} and set(heldout["factor"]) == {3}
+    final = {s.id for s in word_problem_text.STEPS.train if s.final}
+    ordinary = [sum(t.startswith("step:") and t[5:] not in final for t in e.tags)
+                for e in draw("word_problem", "train")]
+    assert max(ordinary) == 4  # as many ordinary steps as held-out allows
+
+
+def test_arithmetic_train_numbers_never_take_a_heldout_value():
+    def heldout_value(number: str) -> bool:
+        whole, _, decimals = number.lstrip("-").partition(".")
+        if not decimals:
+            return not number.startswith("-") and 1000 <= int(whole) <= 99999
+        return len(decimals) == 2 and int(whole) <= 999
+
+    lengths = set()
+    for name in ("multiply", "add", "subtract", "divide"):
+        for example in draw(name, "train", n=600):
+            for number in example.spec.split(f" {EXPERTS[name].symbol} "):
+                assert not heldout_value(number), example
+                lengths.add((_digits(number), len(number.partition(".")[2])))
+        for example in draw(name, "heldout", n=200):
+            if "exact" not in " ".join(example.tags):
+                assert all(heldout_value(n) for n in example.spec.split(f" {EXPERTS[name].symbol} ")), example
+    assert {1, 2, 3, 6} <= {digits for digits, _ in lengths} and {0, 1, 2} <= {d for _, d in lengths}
+
+
+def test_schedule_train_durations_cover_quarter_hours_but_no_heldout_only_value():
+    heldout_only = set(schedule._DURATIONS["heldout"]) - {"1", "1.5", "2"}
+    assert heldout_only == {"0.25", "0.75", "1.25", "3.5", "4"}
+    assert not heldout_only & set(schedule._DURATIONS["train"])
+    used = {task.split(":")[1].removesuffix("hr") for e in draw("schedule", "train", n=500)
+            for task in e.spec.split(" | ")[0].split(",")}
+    assert not used & heldout_only and any(len(d.partition(".")[2]) == 2 for d in used)
 
 
 def test_schedule_spec_names_appear_in_query():

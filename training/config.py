@@ -36,7 +36,9 @@ class TrainConfig:
     examples: int = field(default=1000, metadata={"help": "Number of generated training examples."})
     sft_epochs: int = field(default=1, metadata={"help": "Epochs of supervised fine-tuning (0 skips SFT)."})
     batch_size: int = field(default=8, metadata={"help": "SFT examples per optimizer step (split across ranks when distributed)."})
-    learning_rate: float = field(default=5e-4, metadata={"help": "SFT Adam learning rate."})
+    learning_rate: float = field(default=5e-4, metadata={"help": "SFT Adam learning rate (peak, after warm-up)."})
+    warmup_steps: int = field(default=10, metadata={"help": "SFT steps of linear learning-rate warm-up (a full-weight first Adam step at the peak rate wrecks the model)."})
+    lr_decay: str = field(default="cosine", metadata={"help": "SFT learning rate after warm-up: 'cosine' (down to a tenth of the peak at the last step) or 'constant'."})
     fine_tune_type: str = field(default="full", metadata={"help": "'full': train all weights of the last num_layers blocks; 'lora': LoRA adapters on their linear layers."})
     num_layers: int = field(default=10, metadata={"help": "Number of final transformer blocks that are trained (the seed needed 6; 3 was too few)."})
     lora_parameters: dict = field(default_factory=_lora_defaults, metadata={"help": "LoRA rank, scale and dropout (mlx-lm convention; used when fine_tune_type is 'lora')."})
@@ -60,6 +62,10 @@ class TrainConfig:
             raise ConfigError(f"fine_tune_type must be 'full' or 'lora', not {self.fine_tune_type!r}")
         if self.num_layers < 1:
             raise ConfigError(f"num_layers must be at least 1, not {self.num_layers}")
+        if self.lr_decay not in ("cosine", "constant"):
+            raise ConfigError(f"lr_decay must be 'cosine' or 'constant', not {self.lr_decay!r}")
+        if self.warmup_steps < 0:
+            raise ConfigError(f"warmup_steps must be at least 0, not {self.warmup_steps}")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, not {self.batch_size}")
         unknown = set(self.lora_parameters) - {"rank", "scale", "dropout", "keys"}

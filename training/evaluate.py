@@ -134,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="text: the parsed line chooses the expert; hidden: the calibrated hidden state does")
     parser.add_argument("--calibration", default=None,
                         help="calibration directory (needed by --routing hidden; with text routing, agreement is reported)")
+    parser.add_argument("--no-constrain", dest="constrain", action="store_false",
+                        help="decode freely instead of copy-constrained (spec words from the query or the expert's grammar)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
@@ -148,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         examples = load_queries(args.queries) if args.queries else generate_split("heldout", args.examples, seed=args.seed)
         rewriter = TrainedCoTRewriter(model=args.model, adapter=args.adapter, routing=args.routing,
-                                      calibration=args.calibration)
+                                      calibration=args.calibration, constrain=args.constrain)
     except (OSError, ValueError, ModelLoadError) as exc:
         print(f"lazarus-cot-router eval: {exc}", file=sys.stderr)
         return 2

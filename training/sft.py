@@ -106,6 +106,23 @@ def setup_trainable(model: nn.Module, fine_tune_type: str, num_layers: int, lora
         raise ValueError(f"unknown fine_tune_type {fine_tune_type!r}")
 
 
+def sft_schedule(learning_rate: float, total_steps: int, warmup_steps: int, decay: str = "cosine"):
+    """Linear warm-up to ``learning_rate`` over ``warmup_steps``, then constant
+    or cosine decay to a tenth of it at ``total_steps``."""
+    warmup_steps = min(warmup_steps, max(total_steps - 1, 0))
+    after = (optim.cosine_decay(learning_rate, max(total_steps - warmup_steps, 1), learning_rate / 10)
+             if decay == "cosine" else (lambda step: mx.array(learning_rate)))
+    if warmup_steps == 0:
+        return after
+    warmup = optim.linear_schedule(learning_rate / warmup_steps, learning_rate, warmup_steps)
+    return optim.join_schedules([warmup, after], [warmup_steps])
+
+
+def sft_steps(num_examples: int, batch_size: int, epochs: int) -> int:
+    """Optimizer steps of an SFT run (what :func:`plan_batches` plans)."""
+    return math.ceil(num_examples / batch_size) * epochs
+
+
 def first_trained_layer(model: nn.Module) -> int:
     """Index of the first block with trainable parameters."""
     for i, layer in enumerate(model.layers):

@@ -30,7 +30,7 @@ import mlx.optimizers as optim
 from .adapters import adapter_config, base_model_identity, save_adapter
 from .checkpoint import CheckpointError, atomic_write_text, checkpoint_path, load_checkpoint, read_state, save_checkpoint
 from .config import ConfigError, TrainConfig, add_config_arguments, resolve_config, save_config
-from .sft import setup_trainable, train_sft
+from .sft import setup_trainable, sft_schedule, sft_steps, train_sft
 
 SFT_ADAPTER_DIR = "sft_adapter"
 
@@ -182,7 +182,9 @@ def run(config: TrainConfig, resume: bool = False, *, load=None, progress: bool 
 
     phase = (state or {}).get("phase", "sft")
     if phase == "sft" and not (state or {}).get("done"):
-        optimizer = optim.Adam(learning_rate=config.learning_rate)
+        optimizer = optim.Adam(learning_rate=sft_schedule(
+            config.learning_rate, sft_steps(len(examples), config.batch_size, config.sft_epochs),
+            config.warmup_steps, config.lr_decay))
         if state is not None:
             load_checkpoint(run_dir, model, optimizer)
         if config.sft_epochs > 0:

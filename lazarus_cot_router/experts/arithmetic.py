@@ -9,6 +9,7 @@ from typing import ClassVar
 from .base import Example, Expert, ExpertError, HostAction, OperatorMismatchError, SpecSyntaxError, require_spec
 from .numbers import NUMBER_PATTERN, apply, format_number, normalize_number, parse_number
 from .sampling import Split, Template, pool_ids, templates
+from .vocabulary import SpecVocabulary, copy_vocabulary
 
 _SPEC = re.compile(rf"({NUMBER_PATTERN})\s*([-+*/])\s*({NUMBER_PATTERN})")
 
@@ -42,7 +43,11 @@ _GENERIC = Split(
     ),
 )
 
-_WEIGHTS_TRAIN = (("int:0-999", 8), ("dec1:0-99", 2), ("neg:int:1-999", 1))
+# Held-out writes 4-5 digit integers and numbers with two decimals; every such integer is a
+# held-out value, so train brackets those lengths with 6-digit integers and gets two decimals from
+# 4-digit integer parts (never a held-out value either).
+_WEIGHTS_TRAIN = (("int:0-999", 8), ("dec1:0-99", 2), ("neg:int:1-999", 1),
+                  ("int:100000-999999", 2), ("dec2:1000-9999", 1), ("neg:dec1:0-99", 1))
 _WEIGHTS_HELDOUT = (("int:1000-99999", 4), ("dec2:0-999", 2), ("neg:dec2:0-999", 1))
 _NUMBERS = Split(
     "numbers",
@@ -58,6 +63,12 @@ def _draw(rng: random.Random, kind: str) -> str:
         return f"{rng.randint(0, 99)}.{rng.randint(1, 9)}"
     if kind == "neg:int:1-999":
         return str(-rng.randint(1, 999))
+    if kind == "int:100000-999999":
+        return str(rng.randint(100000, 999999))
+    if kind == "dec2:1000-9999":
+        return f"{rng.randint(1000, 9999)}.{rng.randint(0, 9)}{rng.randint(1, 9)}"
+    if kind == "neg:dec1:0-99":
+        return "-" + _draw(rng, "dec1:0-99")
     if kind == "int:1000-99999":
         return str(rng.randint(1000, 99999))
     if kind == "dec2:0-999":
@@ -105,6 +116,9 @@ class ArithmeticExpert(Expert):
     def host_action(self, spec: str) -> HostAction:
         left, right = self.parse(spec)
         return HostAction("math", "evaluate", {"expression": f"{left} {self.symbol} {right}"})
+
+    def spec_vocabulary(self, query: str) -> SpecVocabulary:
+        return copy_vocabulary(query, pattern=rf"{NUMBER_PATTERN}\s*{re.escape(self.symbol)}\s*{NUMBER_PATTERN}")
 
     def _operands(self, rng: random.Random, split: str) -> tuple[str, str, str]:
         a, kind_a = draw_number(rng, split)

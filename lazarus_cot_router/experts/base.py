@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from .vocabulary import SpecVocabulary
 
 MAX_SPEC_CHARS = 512
 MAX_ABS_NUMBER = 1e15
@@ -155,6 +158,12 @@ class Expert:
         that :meth:`sample_example` draws from for ``split``, by pool kind.
         For each kind, the ``heldout`` ids are disjoint from the ``train`` ids."""
         return {}
+
+    def spec_vocabulary(self, query: str) -> "SpecVocabulary | None":
+        """The words this expert's spec may use for ``query``, for
+        copy-constrained decoding (see :mod:`.vocabulary`); ``None`` (the
+        default) lets the model write any spec."""
+        return None
 
     def few_shot_examples(self) -> list[Example]:
         """A few fixed, representative examples (the few-shot baseline and the

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 from .base import Example, Expert, HostAction, SpecSyntaxError, require_spec
+from .vocabulary import SpecVocabulary
 from .chat_queries import FRAMES, compose, subject_ids
 
 RESPONSE = "[response]"
@@ -36,6 +37,9 @@ class ChatExpert(Expert):
     def host_action(self, spec: str) -> HostAction:
         self.check_spec(spec)
         return HostAction("none", "passthrough", {})
+
+    def spec_vocabulary(self, query: str) -> SpecVocabulary:
+        return SpecVocabulary("empty")
 
     def sample_example(self, rng: random.Random, split: str) -> Example:
         query, tags = compose(rng, split)

@@ -25,12 +25,17 @@ from .base import (
 )
 from .numbers import NUMBER_PATTERN, format_number, parse_number
 from .sampling import Split, pool_ids, templates
+from .vocabulary import SpecVocabulary, copy_vocabulary, words
 
 DAY_MINUTES = 24 * 60
 DEFAULT_START = 9 * 60
 _TASK = re.compile(rf"([A-Za-z][A-Za-z0-9_' -]*?)\s*:\s*({NUMBER_PATTERN})\s*hr")
 _START = re.compile(r"start\s*:\s*([0-9]{1,2})(?::([0-9]{2}))?")
 FLAGS = ("no_overlap", "sequential")
+_NAMED_TASK = rf"(?!(?:{'|'.join(FLAGS)}|start)\b){_TASK.pattern}"  # a constraint word is not a task name
+_CONSTRAINT = rf"(?:{'|'.join(FLAGS)}|{_START.pattern})"
+SPEC_PATTERN = rf"{_NAMED_TASK}(?:\s*,\s*{_NAMED_TASK})*\s*\|\s*{_CONSTRAINT}(?:\s*,\s*{_CONSTRAINT})*"
+FRACTION_DIGITS = ("0", "25", "5", "75")
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,12 @@ class ScheduleExpert(Expert):
         parse_spec(spec)
         return HostAction("schedule", "execute", {"spec": " ".join(spec.split())})
 
+    def spec_vocabulary(self, query: str) -> SpecVocabulary:
+        keywords = ["hr", "start", *FLAGS]
+        if {"minute", "minutes", "min", "mins", "half", "quarter"} & set(words(query)):
+            keywords += FRACTION_DIGITS  # durations the spec writes as fractions of an hour
+        return copy_vocabulary(query, *keywords, pattern=SPEC_PATTERN)
+
     def sample_example(self, rng: random.Random, split: str) -> Example:
         query, spec, tags = compose(rng, split)
         return Example(query, self.name, spec, self.execute(spec), tags)
@@ -160,6 +171,12 @@ TEMPLATES = Split(
         "Can you schedule {items} {constraints}?",
         "Book {items}, {constraints}",
         "schedule {items} {constraints}",
+        "Please schedule {items}, {constraints}.",
+        "I need to fit in {items}, {constraints}.",
+        "Create a plan for {items}, {constraints}",
+        "Set up my day with {items}, {constraints}.",
+        "Could you plan {items} for me, {constraints}?",
+        "Today I have {items}. Schedule them: {constraints}.",
     ]),
     templates("schedule:heldout:", [
         "Arrange {items}, {constraints}, please.",
@@ -172,13 +189,23 @@ NAMES = Split(
     "names",
     ("Alice", "Bob", "Carol", "Dave", "Eve", "Frank", "Hannah", "Ivan", "Julia", "Kevin", "Laura", "Mike",
      "gym", "lunch", "meeting", "email", "study", "reading", "coding", "shopping", "laundry", "yoga",
-     "cooking", "call"),
+     "cooking", "call",
+     # Many more names, so an unseen name is copied rather than swapped for a memorized one.
+     "Aaron", "Bella", "Caleb", "Diana", "Elias", "Fiona", "George", "Helen", "Isaac", "Jasmine", "Kyle",
+     "Lena", "Martin", "Nora", "Oscar", "Paula", "Rachel", "Simon", "Wendy", "Adam", "Beth", "Chris",
+     "Derek", "Ella", "Gavin", "Irene", "Jake", "Kira", "Leo", "Maya", "Nathan", "Olga",
+     "jogging", "breakfast", "dinner", "cleaning", "painting", "chores", "writing", "meditation", "biking",
+     "running", "hiking", "baking", "nap", "podcast", "interview", "workout", "stretching", "guitar",
+     "drawing", "knitting", "sewing", "planning", "budgeting", "vacuuming", "ironing", "walk", "tennis",
+     "soccer", "chess", "lecture", "commute", "presentation", "research", "journaling", "tutoring",
+     "shower"),
     ("Quinn", "Rosa", "Stefan", "Tara", "Uma", "Walter", "Xavier", "Yara",
      "piano", "dentist", "groceries", "standup", "review", "swim", "errands", "homework", "gardening"),
 )
 ITEM_STYLES = Split(
     "item_styles",
-    ("{name} ({d}hr)", "{name} for {d} {hours}", "{name} ({d}h)"),
+    ("{name} ({d}hr)", "{name} for {d} {hours}", "{name} ({d}h)", "{name}: {d}hr", "{name} ({d} {hours})",
+     "{name} - {d}hr", "{name} taking {d} {hours}", "{name} for {d}hr"),
     ("{name} ({d} h)", "{name} lasting {d} {hours}", "{d} {hours} of {name}"),
 )
 # (id, constraint kind, phrase); ``{t}`` is a clock time as written in the spec.
@@ -191,6 +218,12 @@ PHRASES = Split(
         ("seq:2", "sequential", "in sequence"), ("seq:3", "sequential", "sequentially"),
         ("start:0", "start", "starting at {t}"), ("start:1", "start", "from {t}"),
         ("start:2", "start", "start at {t}"),
+        ("overlap:4", "no_overlap", "with no overlaps"), ("overlap:5", "no_overlap", "so nothing overlaps"),
+        ("overlap:6", "no_overlap", "without any overlap"), ("overlap:7", "no_overlap", "non-overlapping"),
+        ("seq:4", "sequential", "one after the other"), ("seq:5", "sequential", "one by one"),
+        ("seq:6", "sequential", "in order"), ("seq:7", "sequential", "in succession"),
+        ("start:3", "start", "starting from {t}"), ("start:4", "start", "from {t} on"),
+        ("start:5", "start", "with the first one at {t}"),
     ),
     (
         ("overlap:h0", "no_overlap", "making sure none of them overlap"),
@@ -201,14 +234,17 @@ PHRASES = Split(
 )
 # Latest start (16:30) plus the longest plan must end before midnight.
 MAX_PLAN_HOURS = 7
-_DURATIONS = {"train": ("0.5", "1", "1", "1.5", "2", "2", "2.5", "3"),
+# Train has quarter hours too (1.75, 2.25, 2.75), never a held-out-only value (0.25, 0.75, 1.25, 3.5, 4).
+_DURATIONS = {"train": ("0.5", "1", "1", "1.5", "2", "2", "2.5", "3", "1.75", "2.25", "2.75", "4.5", "5"),
               "heldout": ("0.25", "0.75", "1", "1.25", "1.5", "2", "3.5", "4")}
 _COMBOS = (("no_overlap",), ("sequential",), ("start",), ("no_overlap", "start"), ("sequential", "start"))
 
 
 def _start_time(rng: random.Random, split: str) -> tuple[str, int]:
     hours = range(13, 17) if split == "heldout" else range(6, 13)
-    hour, minute = rng.choice([(h, m) for h in hours for m in (0, 0, 30)])
+    # Train also starts at 17:00 (an afternoon hour outside held-out's 13-16:30; 17 + 7h ends at 24).
+    extra = [] if split == "heldout" else [(17, 0)]
+    hour, minute = rng.choice([(h, m) for h in hours for m in (0, 0, 30)] + extra)
     text = f"{hour}:{minute:02d}" if minute else str(hour)
     return text, hour * 60 + minute
 

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from .base import Example, Expert, ExpertError, HostAction, UnknownZoneError, require_spec
 from .places import MAX_PLACE_CHARS, city_names, country_names, resolve_zone
 from .sampling import Split, split_by_hash, templates
+from .vocabulary import SpecVocabulary, copy_vocabulary
 
 Clock = Callable[[], datetime]
 
@@ -39,6 +40,14 @@ TEMPLATES = Split(
 
 def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+@functools.lru_cache(maxsize=1)
+def zone_names() -> frozenset[str]:
+    """Every IANA zone name this machine knows ("America/New_York", ...)."""
+    import zoneinfo
+
+    return frozenset(zoneinfo.available_timezones())
 
 
 @functools.lru_cache(maxsize=1)
@@ -95,6 +104,10 @@ class TimeExpert(Expert):
 
     def host_action(self, spec: str) -> HostAction:
         return HostAction("time", "get_time", {"timezone": self.zone(spec)})
+
+    def spec_vocabulary(self, query: str) -> SpecVocabulary:
+        # The place name is copied; an IANA zone name ("America/New_York") may be written instead.
+        return copy_vocabulary(query, phrases=zone_names())
 
     def sample_example(self, rng: random.Random, split: str) -> Example:
         cities, countries = place_pools()

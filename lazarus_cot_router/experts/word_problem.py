@@ -21,10 +21,14 @@ from .base import (
 )
 from .numbers import NUMBER_PATTERN, apply, format_number, normalize_number, parse_number
 from .sampling import pool_ids
+from .vocabulary import SpecVocabulary, copy_vocabulary
 from .word_problem_text import ENTITIES, NAMES, STEPS, TEMPLATES, compose
+
+MONEY_UNITS = tuple(e.id for e in ENTITIES.train + ENTITIES.heldout if e.money_format)
 
 _HEAD = re.compile(rf"([A-Za-z][A-Za-z0-9_ -]*?)\s*:\s*({NUMBER_PATTERN})\s*\|")
 _OP = re.compile(rf"\s*([-+*/])\s*({NUMBER_PATTERN})")
+SPEC_PATTERN = rf"{_HEAD.pattern}(?:{_OP.pattern})+"
 
 
 def parse_spec(spec: str) -> tuple[str, str, list[tuple[str, str]]]:
@@ -84,6 +88,10 @@ class WordProblemExpert(Expert):
     def host_action(self, spec: str) -> HostAction:
         parse_spec(spec)
         return HostAction("word_problem", "execute", {"spec": " ".join(spec.split())})
+
+    def spec_vocabulary(self, query: str) -> SpecVocabulary:
+        # Money amounts are written "$40" / "40 euros"; the spec names the unit.
+        return copy_vocabulary(query, *MONEY_UNITS, pattern=SPEC_PATTERN)
 
     def sample_example(self, rng: random.Random, split: str) -> Example:
         query, spec, tags = compose(rng, split)

@@ -1,0 +1,199 @@
+"""Copy-constrained greedy decoding of routing lines.
+
+A small router picks the right expert far more often than it copies the spec
+right: it drops a digit (``-3`` for "trades away 30"), garbles a rare city
+("Ykkai" for "Yokkaichi"), swaps in a name it memorized in training, or loops
+("New New New"). Every built-in spec is made of words copied from the query
+plus a few grammar words, so decoding can rule those mistakes out:
+
+* before ``:``, the text must be the start of ``<expert>:`` for a known expert;
+* after it, every word of the spec (a run of letters or a run of digits) must be
+  one of the expert's keywords (``hr``, ``no_overlap``, ``dollars``, ...) or a
+  word of the query, used at most as often as the query uses it (case-folded);
+* an expert with an empty spec (``chat``) allows nothing but `` ->``.
+
+Experts declare this through :meth:`Expert.spec_vocabulary`; one that returns
+``None`` (the default, e.g. a third-party expert whose spec is not a copy) is
+decoded freely. The constraint works on the model's ranking: at each step the
+highest-scoring token that keeps the line valid wins, and the tokens ranked
+above it are masked out, so the probabilities the rewriter reports stay the
+model's own.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import mlx.core as mx
+import regex
+
+from .experts.vocabulary import WORD, SpecVocabulary
+from .grammar import ARROW
+
+#: Characters offered, besides words, when the grammar must pick the next token.
+PUNCTUATION = tuple(" :|,.-+*/")
+#: How many of the best tokens are tried, per step, before giving up on the constraint.
+TOP_K = 64
+
+
+@functools.lru_cache(maxsize=64)
+def _prefixes(vocabulary: frozenset[str]) -> frozenset[str]:
+    return frozenset(w[:i] for w in vocabulary for i in range(1, len(w) + 1))
+
+
+@functools.lru_cache(maxsize=64)
+def _compile(pattern: str):
+    return regex.compile(pattern)
+
+
+@dataclass
+class _SpecRules:
+    empty: bool
+    keywords: frozenset[str]
+    phrases: frozenset[str]
+    pattern: str | None
+    counts: Counter  # query words, case-folded
+    surface: dict  # case-folded query word -> as the query writes it
+
+    def words_left(self, used: Counter) -> list[str]:
+        """Keywords, and the query words not used up (as the query writes them)."""
+        return [*self.keywords, *(self.surface[w] for w, n in self.counts.items() if used[w] < n)]
+
+
+class LineConstraint:
+    """Which partial routing lines are valid for one query."""
+
+    def __init__(self, vocabularies: Mapping[str, SpecVocabulary | None], query: str):
+        found = WORD.findall(query)
+        counts = Counter(w.casefold() for w in found)
+        surface: dict[str, str] = {}
+        for w in found:
+            surface.setdefault(w.casefold(), w)
+        self.heads = tuple(f"{name}:" for name in vocabularies)
+        self.rules: dict[str, _SpecRules | None] = {
+            name: None if vocab is None else _SpecRules(
+                vocab.mode == "empty", vocab.keywords, vocab.phrases, vocab.pattern, counts, surface)
+            for name, vocab in vocabularies.items()
+        }
+
+    def allows(self, text: str) -> bool:
+        """Whether ``text`` (what the model wrote so far) can still become a
+        valid line."""
+        if "\n" in text:
+            return False  # one line
+        text = text.lstrip()
+        name, sep, rest = text.partition(":")
+        if not sep:
+            return any(head.startswith(text) for head in self.heads)
+        if name not in self.rules:
+            return False
+        rules = self.rules[name]
+        if rules is None:
+            return True
+        spec, arrow, after = rest.partition(ARROW)
+        if arrow:
+            return not after.strip() and _spec_ok(rules, spec, complete=True)
+        if spec.endswith("-") and _spec_ok(rules, spec[:-1], complete=True):
+            return True  # the first character of the arrow
+        return _spec_ok(rules, spec, complete=False)
+
+    def continuations(self, text: str) -> list[str]:
+        """Texts that, appended to ``text``, finish its open word or the line;
+        for when none of the model's best tokens is valid."""
+        text = text.lstrip()
+        name, sep, rest = text.partition(":")
+        if not sep:
+            return [head[len(text):] for head in self.heads if head.startswith(text)]
+        rules = self.rules.get(name)
+        if rules is None or ARROW in rest:
+            return []
+        found = [" " + ARROW, ARROW]
+        if rules.empty:
+            return found
+        spec = rest.strip()
+        if spec:
+            found += [p[len(spec):] for p in rules.phrases if p.startswith(spec) and p != spec]
+        matches = list(WORD.finditer(rest))
+        if matches and matches[-1].end() == len(rest):
+            used = Counter(m.group().casefold() for m in matches[:-1])
+            open_word = matches[-1].group()
+            found += [w[len(open_word):] for w in rules.words_left(used)
+                      if w.casefold().startswith(open_word.casefold()) and len(w) > len(open_word)]
+        else:
+            left = rules.words_left(Counter(m.group().casefold() for m in matches))
+            found += [*left, *(" " + w for w in left)]
+        return found + list(PUNCTUATION)
+
+
+def _spec_ok(rules: _SpecRules, spec: str, complete: bool) -> bool:
+    if rules.empty:
+        # Nothing but the start of the arrow may follow the colon.
+        return not spec.strip() or (not complete and spec.strip() == "-")
+    stripped = spec.strip()
+    if stripped and rules.phrases and (stripped in rules.phrases or (not complete and stripped in _prefixes(rules.phrases))):
+        return True
+    if rules.pattern is not None and not _compile(rules.pattern).fullmatch(stripped, partial=not complete):
+        return False
+    used: Counter = Counter()
+    matches = list(WORD.finditer(spec))
+    for i, match in enumerate(matches):
+        word = match.group().casefold()
+        if not complete and i == len(matches) - 1 and match.end() == len(spec):
+            return any(w.casefold().startswith(word) for w in rules.words_left(used))
+        if word in rules.keywords:
+            continue
+        used[word] += 1
+        if used[word] > rules.counts.get(word, 0):
+            return False
+    return True
+
+
+class ConstrainedChoice:
+    """A logits processor for mlx-lm's generators: masks the tokens ranked
+    above the best one that keeps the line valid. One instance per sequence."""
+
+    def __init__(self, constraint: LineConstraint, tokenizer, banned: Sequence[int] = (), head: str = "",
+                 top_k: int = TOP_K):
+        self.constraint, self.tokenizer, self.head = constraint, tokenizer, head
+        self.banned, self.top_k = frozenset(banned), top_k
+        self._start: int | None = None
+
+    def _valid(self, generated: list[int], token: int) -> bool:
+        return token not in self.banned and self.constraint.allows(self.head + self.tokenizer.decode(generated + [token]))
+
+    def __call__(self, context: mx.array, logits: mx.array) -> mx.array:
+        tokens = context.tolist()
+        if self._start is None:
+            self._start = len(tokens)
+        generated = tokens[self._start:]
+        row = logits.reshape(-1)
+        k = min(self.top_k, row.shape[0])
+        top = mx.argpartition(-row, k - 1)[:k]
+        scores = row[top].tolist()
+        ranked = [t for _, t in sorted(zip(scores, top.tolist()), key=lambda p: -p[0])]
+        for i, token in enumerate(ranked):
+            if self._valid(generated, token):
+                if i == 0:
+                    return logits
+                return _mask(logits, row, ranked[:i])
+        # None of the best tokens keeps the line valid: ask the grammar what
+        # may come next and take the one the model scores highest.
+        text = self.head + self.tokenizer.decode(generated)
+        candidates = {ids[0] for rest in self.constraint.continuations(text)
+                      if (ids := self.tokenizer.encode(rest, add_special_tokens=False))}
+        valid = [t for t in candidates if self._valid(generated, t)]
+        if not valid:
+            return logits  # nothing keeps the line valid: decode freely, execution will say why
+        best = max(valid, key=lambda t: row[t].item())
+        keep = mx.zeros(row.shape, dtype=mx.bool_)
+        keep[best] = True
+        return mx.where(keep, row, mx.array(float("-inf"), dtype=row.dtype)).reshape(logits.shape)
+
+
+def _mask(logits: mx.array, row: mx.array, tokens: list[int]) -> mx.array:
+    mask = mx.zeros(row.shape, dtype=mx.bool_)
+    mask[mx.array(tokens)] = True
+    return mx.where(mask, mx.array(float("-inf"), dtype=row.dtype), row).reshape(logits.shape)
