@@ -188,12 +188,12 @@ class ConstrainedChoice:
         if not valid:
             return logits  # nothing keeps the line valid: decode freely, execution will say why
         best = max(valid, key=lambda t: row[t].item())
-        keep = mx.zeros(row.shape, dtype=mx.bool_)
-        keep[best] = True
-        return mx.where(keep, row, mx.array(float("-inf"), dtype=row.dtype)).reshape(logits.shape)
+        return _mask(logits, row, [best], keep_only=True)
 
 
-def _mask(logits: mx.array, row: mx.array, tokens: list[int]) -> mx.array:
-    mask = mx.zeros(row.shape, dtype=mx.bool_)
-    mask[mx.array(tokens)] = True
-    return mx.where(mask, mx.array(float("-inf"), dtype=row.dtype), row).reshape(logits.shape)
+def _mask(logits: mx.array, row: mx.array, tokens: list[int], keep_only: bool = False) -> mx.array:
+    """``logits`` with ``tokens`` set to -inf, or with everything else set to -inf."""
+    chosen = mx.zeros(row.shape, dtype=mx.bool_)
+    chosen[mx.array(tokens)] = True
+    blocked = mx.logical_not(chosen) if keep_only else chosen
+    return mx.where(blocked, mx.array(float("-inf"), dtype=row.dtype), row).reshape(logits.shape)
