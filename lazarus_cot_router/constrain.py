@@ -7,10 +7,16 @@ right: it drops a digit (``-3`` for "trades away 30"), garbles a rare city
 plus a few grammar words, so decoding can rule those mistakes out:
 
 * before ``:``, the text must be the start of ``<expert>:`` for a known expert;
-* after it, every word of the spec (a run of letters or a run of digits) must be
+* after it, every word of the spec (a run of letters, or a number: ``622.06``,
+  never a cut-off ``622``) must be
   one of the expert's keywords (``hr``, ``no_overlap``, ``dollars``, ...) or a
-  word of the query, used at most as often as the query uses it (case-folded);
-* an expert with an empty spec (``chat``) allows nothing but `` ->``.
+  word of the query, used at most as often as the query uses it (case-folded,
+  unless the expert asks for the query's own case);
+* an expert may instead list the specs it accepts (``time``: the places the
+  query names, or a zone name);
+* an expert with an empty spec (``chat``) allows nothing but `` ->``;
+* an expert that cannot take the query (arithmetic without a number) is not
+  offered at all.
 
 Experts declare this through :meth:`Expert.spec_vocabulary`; one that returns
 ``None`` (the default, e.g. a third-party expert whose spec is not a copy) is
@@ -45,22 +51,63 @@ def _prefixes(vocabulary: frozenset[str]) -> frozenset[str]:
 
 
 @functools.lru_cache(maxsize=64)
+def _folded(phrases: frozenset[str]) -> frozenset[str]:
+    return frozenset(p.casefold() for p in phrases)
+
+
+@functools.lru_cache(maxsize=64)
 def _compile(pattern: str):
     return regex.compile(pattern)
 
 
 @dataclass
 class _SpecRules:
-    empty: bool
+    mode: str
     keywords: frozenset[str]
     phrases: frozenset[str]
     pattern: str | None
-    counts: Counter  # query words, case-folded
-    surface: dict  # case-folded query word -> as the query writes it
+    case_sensitive: bool
+    counts: Counter  # query words, case-folded unless case_sensitive
+    surface: dict  # key of counts -> the word as the query writes it
+
+    @classmethod
+    def build(cls, vocab: SpecVocabulary, found: list[str]) -> "_SpecRules":
+        key = _key(vocab.case_sensitive)
+        found = [*found, *vocab.implied]
+        surface: dict[str, str] = {}
+        for w in found:
+            surface.setdefault(key(w), w)
+        return cls(vocab.mode, vocab.keywords, vocab.phrases, vocab.pattern, vocab.case_sensitive,
+                   Counter(key(w) for w in found), surface)
+
+    @property
+    def empty(self) -> bool:
+        return self.mode == "empty"
+
+    def is_keyword(self, word: str) -> bool:
+        """Keywords are lower-case grammar words; where case matters ("Stefan"
+        is not "start"), only as written."""
+        return (word if self.case_sensitive else word.casefold()) in self.keywords
+
+    def key(self, word: str) -> str:
+        return _key(self.case_sensitive)(word)
 
     def words_left(self, used: Counter) -> list[str]:
         """Keywords, and the query words not used up (as the query writes them)."""
         return [*self.keywords, *(self.surface[w] for w, n in self.counts.items() if used[w] < n)]
+
+    def starts_a_word_left(self, open_word: str, used: Counter) -> list[str]:
+        """The keywords and unused query words that ``open_word`` is the start of."""
+        def starts(word: str) -> bool:
+            if not self.case_sensitive:
+                return word.casefold().startswith(open_word.casefold())
+            return word.startswith(open_word)
+
+        return [w for w in self.words_left(used) if starts(w)]
+
+
+def _key(case_sensitive: bool):
+    return (lambda w: w) if case_sensitive else str.casefold
 
 
 class LineConstraint:
@@ -68,15 +115,9 @@ class LineConstraint:
 
     def __init__(self, vocabularies: Mapping[str, SpecVocabulary | None], query: str):
         found = WORD.findall(query)
-        counts = Counter(w.casefold() for w in found)
-        surface: dict[str, str] = {}
-        for w in found:
-            surface.setdefault(w.casefold(), w)
-        self.heads = tuple(f"{name}:" for name in vocabularies)
+        self.heads = tuple(f"{name}:" for name, vocab in vocabularies.items() if vocab is None or vocab.mode != "never")
         self.rules: dict[str, _SpecRules | None] = {
-            name: None if vocab is None else _SpecRules(
-                vocab.mode == "empty", vocab.keywords, vocab.phrases, vocab.pattern, counts, surface)
-            for name, vocab in vocabularies.items()
+            name: None if vocab is None else _SpecRules.build(vocab, found) for name, vocab in vocabularies.items()
         }
 
     def allows(self, text: str) -> bool:
@@ -88,7 +129,7 @@ class LineConstraint:
         name, sep, rest = text.partition(":")
         if not sep:
             return any(head.startswith(text) for head in self.heads)
-        if name not in self.rules:
+        if f"{name}:" not in self.heads:
             return False
         rules = self.rules[name]
         if rules is None:
@@ -115,40 +156,68 @@ class LineConstraint:
             return found
         spec = rest.strip()
         if spec:
-            found += [p[len(spec):] for p in rules.phrases if p.startswith(spec) and p != spec]
-        matches = list(WORD.finditer(rest))
-        if matches and matches[-1].end() == len(rest):
-            used = Counter(m.group().casefold() for m in matches[:-1])
-            open_word = matches[-1].group()
-            found += [w[len(open_word):] for w in rules.words_left(used)
-                      if w.casefold().startswith(open_word.casefold()) and len(w) > len(open_word)]
+            found += [p[len(spec):] for p in rules.phrases
+                      if p.casefold().startswith(spec.casefold()) and len(p) > len(spec)]
+        elif rules.mode == "choice":
+            found += [prefix + p for p in rules.phrases for prefix in ("", " ")]
+        if rules.mode == "choice":
+            return found
+        done, open_word = _split_words(rest)
+        used = Counter(rules.key(w) for w in done)
+        if open_word:
+            found += [w[len(open_word):] for w in rules.starts_a_word_left(open_word, used) if len(w) > len(open_word)]
         else:
-            left = rules.words_left(Counter(m.group().casefold() for m in matches))
+            left = rules.words_left(used)
             found += [*left, *(" " + w for w in left)]
         return found + list(PUNCTUATION)
+
+
+def _split_words(text: str) -> tuple[list[str], str]:
+    """The finished words of ``text`` and the word it ends inside ("" if none);
+    "622." is an open number (of "622.06"), not "622" and a full stop."""
+    matches = list(WORD.finditer(text))
+    if matches and matches[-1].end() == len(text):
+        return [m.group() for m in matches[:-1]], matches[-1].group()
+    if matches and text.endswith(".") and matches[-1].end() == len(text) - 1 and matches[-1].group().isdigit():
+        return [m.group() for m in matches[:-1]], matches[-1].group() + "."
+    return [m.group() for m in matches], ""
 
 
 def _spec_ok(rules: _SpecRules, spec: str, complete: bool) -> bool:
     if rules.empty:
         # Nothing but the start of the arrow may follow the colon.
         return not spec.strip() or (not complete and spec.strip() == "-")
+    if "  " in spec:
+        return False  # no spec needs a run of spaces; a model stuck for a valid word writes them forever
     stripped = spec.strip()
-    if stripped and rules.phrases and (stripped in rules.phrases or (not complete and stripped in _prefixes(rules.phrases))):
-        return True
+    if rules.mode == "choice" and not stripped:
+        return not complete
+    if stripped and rules.phrases:
+        folded = _folded(rules.phrases)
+        if stripped.casefold() in folded or (not complete and stripped.casefold() in _prefixes(folded)):
+            return True
+    if rules.mode == "choice":
+        return False
     if rules.pattern is not None and not _compile(rules.pattern).fullmatch(stripped, partial=not complete):
         return False
+    done, open_word = _split_words(spec) if not complete else ([m.group() for m in WORD.finditer(spec)], "")
     used: Counter = Counter()
-    matches = list(WORD.finditer(spec))
-    for i, match in enumerate(matches):
-        word = match.group().casefold()
-        if not complete and i == len(matches) - 1 and match.end() == len(spec):
-            return any(w.casefold().startswith(word) for w in rules.words_left(used))
-        if word in rules.keywords:
+    for word in done:
+        if rules.is_keyword(word):
             continue
-        used[word] += 1
-        if used[word] > rules.counts.get(word, 0):
+        key = rules.key(word)
+        used[key] += 1
+        if used[key] > rules.counts.get(key, 0):
             return False
-    return True
+    if not open_word:
+        return True
+    # The open word must have a completion the grammar takes too: "st" may start "start" and a task
+    # name may start "st", but a task named "start" is not a task.
+    finishes = [w[len(open_word):] for w in rules.starts_a_word_left(open_word, used)]
+    if rules.pattern is None:
+        return bool(finishes)
+    grammar = _compile(rules.pattern)
+    return any(grammar.fullmatch(stripped + rest, partial=True) for rest in finishes)
 
 
 class ConstrainedChoice:

@@ -45,6 +45,26 @@ def test_every_gold_line_is_allowed_at_every_prefix():
     ("Book gym (2hr) and yoga (1hr) in sequence", "schedule: gym:2hr,sequential:"),
     ("Book gym (2hr) and yoga (1hr) from 9", "schedule: gym:2hr,yoga:1hr | start:start"),
     ("What is 3 times 4?", "multiply: 3 +"),
+    # A time spec is a place the query names (or a zone), not any run of its words.
+    ("Auf Deutsch bitte - what's the clock in Caxias do Sul", "time: Auf"),
+    ("GIVE ME THE HOUR IN Toulouse. SUMMARIZE IT IN A TWEET.", "time: GIVE ME: Toulouse"),
+    ("LOCAL TIME Songjiang", "time: Local ->"),
+    ("What time is it in Paris?", "time: time ->"),
+    ("How much is 91264 shared equally among 622.06?", "divide: 91264 / 622 ->"),  # a number cut short
+    # Schedule task names keep the query's case: the plan prints them.
+    ("Slot in Tara (0.25 h) and swim (1 h) - in a row", "schedule: tara"),
+    # "st" could start the keyword "start", but not where a task name goes.
+    ("Slot in Uma (1.25 h) and Stefan (1.25 h) - with no overlap", "schedule: Uma:1.25hr,st"),
+    ("GIVE ME THE HOUR IN Toulouse.", "time: Greenwich"),  # a legacy zone link, not the place asked
+    ("LOCAL TIME Songjiang", "time: LocalTime"),
+    ("LOCAL TIME Songjiang", "time: Africa/Lusaka"),  # a zone, but not the named place's
+    ("Arrange piano (0.25 h) and Stefan (1.25 h)", "schedule: piano:0.25hr,Start:"),  # "start" as a name
+    # No number in the query: no arithmetic, word problem or schedule (the model once wrote "add:"
+    # for a shouted time query, then spaces for want of a number).
+    ("GIVE ME THE HOUR IN Toulouse. SUMMARIZE IT IN A TWEET.", "add"),
+    ("GIVE ME THE HOUR IN Toulouse. SUMMARIZE IT IN A TWEET.", "schedule:"),
+    ("What is 3 times 4?", "multiply:  "),  # a run of spaces is never part of a spec
+    ("Grace's purse holds €325 and she saves €27", "word_problem: pounds"),  # € is euros
 ])
 def test_rejects_what_the_free_model_wrote(query, text):
     assert not constraint_for(query).allows(text)
@@ -52,7 +72,7 @@ def test_rejects_what_the_free_model_wrote(query, text):
 
 @pytest.mark.parametrize("query, text", [
     ("What time is it in New York?", "time: New York ->"),
-    ("What time is it in New York?", "time: America/New_York ->"),  # a zone name instead of the place
+    ("What time is it in New York?", "time: America/New_York ->"),  # the place's zone instead of the place
     ("what time is it in new york", "time: New"),  # case-folded
     ("Tom has 20 apples and triples them", "word_problem: apples:20 | *3 ->"),  # number word licenses 3
     ("Tom has 20 apples and qadruples them", "word_problem: apples:20 | *4 ->"),  # ... despite a typo
@@ -60,10 +80,33 @@ def test_rejects_what_the_free_model_wrote(query, text):
     ("Schedule gym for 30 minutes", "schedule: gym:0.5hr | sequential ->"),
     ("Tell me a joke", "chat: ->"),
     ("Tell me a joke", "chat: -"),
-    ("", "mul"),
+    ("12 and 3", "mul"),
+    ("What is five times three?", "multiply: 5 * 3 ->"),  # numbers in words count as numbers
+    ("Grace's purse holds €325 and she saves €27", "word_problem: euros:325 | +27 ->"),
+    ("Auf Deutsch bitte - what's the clock in Caxias do Sul", "time: Caxias do Sul ->"),
+    ("LOCAL TIME SONGJIANG", "time: Songjiang ->"),
+    ("How much is 91264 shared equally among 622.06?", "divide: 91264 / 622."),
+    ("How much is 91264 shared equally among 622.06?", "divide: 91264 / 622.06 ->"),  # a place in any case
+    ("What time is it in Xyzzyville?", "time: Xyzzyville ->"),  # no known place: copied freely
+    ("Slot in Tara (0.25 h) and swim (1 h) - in a row", "schedule: Tara:0.25hr,swim:1hr | sequential ->"),
 ])
 def test_allows_valid_lines(query, text):
     assert constraint_for(query).allows(text)
+
+
+def test_place_spans_are_the_places_a_query_names():
+    from lazarus_cot_router.experts.places import place_spans
+
+    spans = place_spans("Auf Deutsch bitte - what's the clock in Caxias do Sul")
+    assert "Caxias do Sul" in spans and not {"Auf Deutsch", "Auf", "clock", "in"} & spans
+    assert place_spans("What time is it in Paris, France?") >= {"Paris", "France", "Paris, France"}
+    assert place_spans("Why do time zones exist?") == frozenset()
+
+
+def test_continuations_offer_the_named_places():
+    constraint = constraint_for("Give me the hour in Toulouse.")
+    assert " Toulouse" in constraint.continuations("time:")
+    assert "louse" in constraint.continuations("time: Tou")
 
 
 def test_repeated_query_words_may_repeat_as_often():
@@ -92,9 +135,15 @@ def test_continuations_finish_the_open_word_or_the_line():
 
 
 def test_number_words():
-    assert number_words_in("She triples them, then doubles them") == {"3", "2"}
-    assert number_words_in("quadrupels") == {"4"}  # one swap
-    assert number_words_in("fives and sixes") == set()
+    assert number_words_in("She triples them, then doubles them") == ["3", "2"]
+    assert number_words_in("quadrupels") == ["4"]  # one swap
+    assert number_words_in("fives and sixes") == []
+
+
+def test_a_number_word_licenses_its_digits_as_often_as_it_is_written():
+    constraint = constraint_for("Zoe has 122 coins, doubles her coins and loses 29.")
+    assert constraint.allows("word_problem: coins:122 | *2 -29 ->")
+    assert not constraint.allows("word_problem: coins:122 | *29 -2 -2")  # the loop the model fell into
 
 
 class CharTokenizer:

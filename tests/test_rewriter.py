@@ -72,9 +72,11 @@ def test_decoding_stops_right_after_the_arrow(router):
 
 
 def test_batch_equals_sequential(router):
-    batch = router.rewrite_batch(QUERIES)
-    sequential = [router.rewrite(q) for q in QUERIES]
-    assert [a.model_dump() for a in batch] == [a.model_dump() for a in sequential]
+    batch = [a.model_dump() for a in router.rewrite_batch(QUERIES)]
+    sequential = [router.rewrite(q).model_dump() for q in QUERIES]
+    # Padded batches round differently from single rows: confidences agree to float32 noise only.
+    assert [a.pop("confidence") for a in batch] == pytest.approx([a.pop("confidence") for a in sequential], rel=1e-4)
+    assert batch == sequential
 
 
 def test_untrained_router_returns_valid_actions(router):

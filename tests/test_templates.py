@@ -95,12 +95,15 @@ def test_time_specs_are_place_names_from_the_query():
             assert example.spec in cities.items(split) + countries.items(split)
 
 
-def test_word_problem_heldout_entities_and_steps():
+def test_word_problem_heldout_entities_and_shared_steps():
     heldout_entities = {e.id for e in word_problem_text.ENTITIES.heldout}
-    for example in draw("word_problem", "heldout"):
-        assert example.spec.split(":")[0] in heldout_entities
-        assert any(t.removeprefix("step:") in {s.id for s in word_problem_text.STEPS.heldout}
-                   for t in example.tags if t.startswith("step:"))
+    steps = {"train": set(), "heldout": set()}
+    for split in steps:
+        for example in draw("word_problem", split, n=400):
+            assert split == "train" or example.spec.split(":")[0] in heldout_entities
+            steps[split] |= {t.removeprefix("step:") for t in example.tags if t.startswith("step:")}
+    # Verbs are shared vocabulary: both splits use the train-era and the once-held-out verbs.
+    assert {"eat", "buy", "sell", "trade", "triple", "apiece"} <= steps["train"] & steps["heldout"]
 
 
 def test_word_problem_spec_numbers_appear_in_query():
@@ -117,7 +120,7 @@ def _digits(number) -> int:
 
 def _word_problem_numbers(split: str, n: int) -> dict[str, list[int]]:
     """The numbers of ``n`` problems, by kind: start, money, amount, factor, price, divisor."""
-    steps = {s.id: s for s in word_problem_text.STEPS.items(split)}
+    steps = {s.id: s for s in word_problem_text.STEPS}
     money = {e.id for e in word_problem_text.ENTITIES.items(split) if e.money_format}
     found: dict[str, list[int]] = {kind: [] for kind in ("start", "money", "amount", "factor", "price", "divisor")}
     for example in draw("word_problem", split, n=n):
@@ -145,8 +148,8 @@ def test_word_problem_train_numbers_have_heldout_lengths_but_never_heldout_value
         assert {_digits(v) for v in heldout[kind]} <= {_digits(v) for v in train[kind]}, kind
     assert {_digits(v) for v in train["start"] + train["amount"]} == {1, 2, 3}
     assert {_digits(v) for v in train["amount"]} == {1, 2}
-    assert set(train["factor"]) == {2, 4} and set(heldout["factor"]) == {3}
-    final = {s.id for s in word_problem_text.STEPS.train if s.final}
+    assert set(train["factor"]) == set(heldout["factor"]) == {2, 3, 4}
+    final = {s.id for s in word_problem_text.STEPS if s.final}
     ordinary = [sum(t.startswith("step:") and t[5:] not in final for t in e.tags)
                 for e in draw("word_problem", "train")]
     assert max(ordinary) == 4  # as many ordinary steps as held-out allows
@@ -200,10 +203,10 @@ def test_public_acceptance_phrasings_are_covered_by_train_pools():
     assert "Schedule {items}, {constraints}" in {t.text for t in schedule.TEMPLATES.train}
     assert "{name} ({d}hr)" in schedule.ITEM_STYLES.train
     assert {"Alice", "Bob"} <= set(schedule.NAMES.train)
-    assert "no overlap" in {p[2] for p in schedule.PHRASES.train}
+    assert "no overlap" in {p[2] for p in schedule.PHRASES}
     assert "{Name} has {start}, {terse}. {question}" in {t.text for t in word_problem_text.TEMPLATES.train}
     assert "Janet:she" in word_problem_text.NAMES.train
-    assert {"eat", "bake", "sell"} <= {s.id for s in word_problem_text.STEPS.train}
+    assert {"eat", "bake", "sell"} <= {s.id for s in word_problem_text.STEPS}
     assert {"Tokyo", "London", "New York"} <= set(place_pools()[0].train)
     time_train = {t.text for t in TIME_TEMPLATES.train}
     assert {"Current time in {place}", "Time in {place}", "What time is it in {place}?"} <= time_train

@@ -121,6 +121,17 @@ def default_mix(experts: Sequence[Expert]) -> dict[str, float]:
     return {name: 1.0 / len(members) for members in groups.values() for name in members}
 
 
+def training_mix(experts: Sequence[Expert]) -> dict[str, float]:
+    """:func:`default_mix` scaled by each expert's ``train_weight``: the mix
+    ``train`` generates its training data with."""
+    return {name: weight * getattr(_by_name(experts)[name], "train_weight", 1.0)
+            for name, weight in default_mix(experts).items()}
+
+
+def _by_name(experts: Sequence[Expert]) -> dict[str, Expert]:
+    return {expert.name: expert for expert in experts}
+
+
 def generate_split(
     split: str,
     n: int,

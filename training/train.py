@@ -148,7 +148,7 @@ def run(config: TrainConfig, resume: bool = False, *, load=None, progress: bool 
     from lazarus_cot_router.plugins import get_experts
     from lazarus_cot_router.prompts import router_system_prompt
 
-    from .data import generate_split
+    from .data import generate_split, training_mix
 
     group = mx.distributed.init()
     main_rank = group.rank() == 0
@@ -168,7 +168,8 @@ def run(config: TrainConfig, resume: bool = False, *, load=None, progress: bool 
     identity = base_model_identity(config.model, resolve_model_dir(config.model))
     experts = get_experts()
     system = router_system_prompt(list(experts.values()))
-    examples = generate_split("train", config.examples, config.seed, experts=experts)
+    examples = generate_split("train", config.examples, config.seed, experts=experts,
+                              mix=training_mix(list(experts.values())))
     setup_trainable(model, config.fine_tune_type, config.num_layers, config.lora_parameters)
     metrics = MetricsLog(run_dir / "metrics.jsonl", enabled=main_rank)
     metrics.load_until(state)

@@ -118,7 +118,8 @@ class ArithmeticExpert(Expert):
         return HostAction("math", "evaluate", {"expression": f"{left} {self.symbol} {right}"})
 
     def spec_vocabulary(self, query: str) -> SpecVocabulary:
-        return copy_vocabulary(query, pattern=rf"{NUMBER_PATTERN}\s*{re.escape(self.symbol)}\s*{NUMBER_PATTERN}")
+        return copy_vocabulary(query, pattern=rf"{NUMBER_PATTERN}\s*{re.escape(self.symbol)}\s*{NUMBER_PATTERN}",
+                               needs_number=True)
 
     def _operands(self, rng: random.Random, split: str) -> tuple[str, str, str]:
         a, kind_a = draw_number(rng, split)
@@ -140,12 +141,6 @@ class ArithmeticExpert(Expert):
         ids["templates"] = _GENERIC.ids(split) | self.word_templates.ids(split)
         return ids
 
-    def few_shot_examples(self) -> list[Example]:
-        queries = self.few_shot_queries
-        return [Example(q, self.name, s, self.execute(s), ("few_shot",)) for q, s in queries]
-
-    few_shot_queries: ClassVar[tuple[tuple[str, str], ...]] = ()
-
 
 class MultiplyExpert(ArithmeticExpert):
     name = "multiply"
@@ -158,7 +153,7 @@ class MultiplyExpert(ArithmeticExpert):
         "Calculate 15 * 15", "How much is 6 times 4?", "43 * 2", "What's 11 * 11?",
         "multiply 125 by 8", "Compute 72 * 3.5", "What is 19 times 21?",
     )
-    few_shot_queries = (("256 * 4", "256 * 4"), ("What is 12 times 7?", "12 * 7"),
+    few_shot_specs = (("256 * 4", "256 * 4"), ("What is 12 times 7?", "12 * 7"),
                         ("Multiply 3.5 by 4", "3.5 * 4"))
     word_templates = Split(
         "templates",
@@ -184,7 +179,7 @@ class AddExpert(ArithmeticExpert):
         "Calculate 250 + 750", "How much is 9 plus 16?", "44 + 56", "What's 1.5 + 2.5?",
         "sum of 300 and 12", "Compute 81 + 19", "add 7 and 35",
     )
-    few_shot_queries = (("3.5 + 2.25", "3.5 + 2.25"), ("What is 17 plus 25?", "17 + 25"),
+    few_shot_specs = (("3.5 + 2.25", "3.5 + 2.25"), ("What is 17 plus 25?", "17 + 25"),
                         ("Add 120 and 45", "120 + 45"))
     word_templates = Split(
         "templates",
@@ -210,7 +205,7 @@ class SubtractExpert(ArithmeticExpert):
         "What is 81 take away 9?", "How much is 64 minus 28?", "What's the difference between 90 and 45?",
         "12.5 - 2.5", "take 15 away from 40", "Compute 500 - 123", "What is 7 minus 12?",
     )
-    few_shot_queries = (("50 - 17", "50 - 17"), ("Subtract 17 from 50", "50 - 17"),
+    few_shot_specs = (("50 - 17", "50 - 17"), ("Subtract 17 from 50", "50 - 17"),
                         ("What is 100 minus 37?", "100 - 37"))
     word_templates = Split(
         "templates",
@@ -237,7 +232,7 @@ class DivideExpert(ArithmeticExpert):
         "How much is 56 divided by 7?", "What is the quotient of 90 and 6?", "1 / 3",
         "divide 7.5 by 2.5", "What's 1000 / 8?", "How many times does 6 go into 42?", "Compute 45 / 9",
     )
-    few_shot_queries = (("72 / 9", "72 / 9"), ("What is 144 divided by 12?", "144 / 12"),
+    few_shot_specs = (("72 / 9", "72 / 9"), ("What is 144 divided by 12?", "144 / 12"),
                         ("Divide 100 by 8", "100 / 8"))
     word_templates = Split(
         "templates",

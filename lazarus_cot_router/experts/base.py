@@ -119,6 +119,9 @@ class Expert:
     calibration_prompts: ClassVar[tuple[str, ...]] = ()
     #: ``(query, spec)`` shown in the router's system prompt, or ``None``.
     system_prompt_example: ClassVar[tuple[str, str] | None] = None
+    #: Relative share of this expert's examples in the *training* split (evaluation splits keep
+    #: equal shares): experts whose specs take several copied parts need more examples to learn.
+    train_weight: ClassVar[float] = 1.0
 
     def check_spec(self, spec: str) -> None:
         """Raise :class:`ExpertError` if ``spec`` is not valid for this expert.
@@ -165,9 +168,15 @@ class Expert:
         default) lets the model write any spec."""
         return None
 
+    #: ``(query, spec)`` pairs for :meth:`few_shot_examples`; empty: three sampled examples.
+    few_shot_specs: ClassVar[tuple[tuple[str, str], ...]] = ()
+
     def few_shot_examples(self) -> list[Example]:
         """A few fixed, representative examples (the few-shot baseline and the
-        router's system prompt use them)."""
+        router's system prompt use them): :attr:`few_shot_specs`, else three
+        sampled train examples."""
+        if self.few_shot_specs:
+            return [Example(q, self.name, s, self.answer(s), ("few_shot",)) for q, s in self.few_shot_specs]
         rng = random.Random(f"few-shot:{self.name}")
         return [self.sample_example(rng, "train") for _ in range(3)]
 

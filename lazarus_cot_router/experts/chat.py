@@ -48,6 +48,4 @@ class ChatExpert(Expert):
     def pool_ids(self, split: str) -> dict[str, frozenset[str]]:
         return {"templates": FRAMES.ids(split), "subjects": subject_ids(split)}
 
-    def few_shot_examples(self) -> list[Example]:
-        queries = ("Hello", "Tell me a joke", "What's the capital of France?")
-        return [Example(q, self.name, "", None, ("few_shot",)) for q in queries]
+    few_shot_specs = (("Hello", ""), ("Tell me a joke", ""), ("What's the capital of France?", ""))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import unicodedata
 import zoneinfo
 from collections import defaultdict
@@ -195,6 +196,34 @@ def place_index() -> PlaceIndex:
 def resolve_zone(place: str) -> str:
     """The IANA zone for a zone name or place name; :class:`UnknownZoneError` if none."""
     return place_index().resolve(place)
+
+
+#: Words that also name some small town but in a query are just words ("time in Paris": not Time, Norway).
+NOT_PLACES = frozenset(
+    "a an and are at be by can clock current day do does for from give hour how in is it know late "
+    "local make me more moment much my now of on or over right same tell than that the there this time "
+    "to what when where which who why will with you your best north south east west new rest".split()
+)
+_SPAN_EDGES = " .,!?;:\"'()[]{}"
+
+
+def place_spans(text: str, max_words: int = 7) -> frozenset[str]:
+    """The runs of up to ``max_words`` words of ``text`` (as written, edge
+    punctuation trimmed) that resolve to a zone, single words of
+    :data:`NOT_PLACES` aside: the places a query may be asking about."""
+    tokens = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+    found = set()
+    for i, (start, _) in enumerate(tokens):
+        for _, end in tokens[i:i + max_words]:
+            span = text[start:end].strip(_SPAN_EDGES)
+            if not span or fold(span) in NOT_PLACES:
+                continue
+            try:
+                resolve_zone(span)
+            except UnknownZoneError:
+                continue
+            found.add(span)
+    return frozenset(found)
 
 
 def _copyable(name: str) -> bool:

@@ -3,6 +3,8 @@
 Every pool an expert samples from (templates, entities, names, cities, number
 ranges) has a ``train`` part and a disjoint ``heldout`` part; ``calib`` draws
 from ``train``. Pool items carry string ids so tests can check disjointness.
+Operator vocabularies (word-problem verbs, schedule constraint phrases) are
+plain tuples shared by both splits, like the words "plus" and "times".
 """
 
 from __future__ import annotations

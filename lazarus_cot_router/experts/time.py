@@ -14,7 +14,7 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 from .base import Example, Expert, ExpertError, HostAction, UnknownZoneError, require_spec
-from .places import MAX_PLACE_CHARS, city_names, country_names, resolve_zone
+from .places import MAX_PLACE_CHARS, city_names, country_names, place_spans, resolve_zone
 from .sampling import Split, split_by_hash, templates
 from .vocabulary import SpecVocabulary, copy_vocabulary
 
@@ -44,10 +44,12 @@ def _utc_now() -> datetime:
 
 @functools.lru_cache(maxsize=1)
 def zone_names() -> frozenset[str]:
-    """Every IANA zone name this machine knows ("America/New_York", ...)."""
+    """The IANA zone names a spec may use instead of a place: ``Area/Location``
+    names ("America/New_York") and ``UTC``, not legacy links ("Greenwich",
+    "Japan") nor the system's ``localtime``."""
     import zoneinfo
 
-    return frozenset(zoneinfo.available_timezones())
+    return frozenset(z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith("Etc/")) | {"UTC"}
 
 
 @functools.lru_cache(maxsize=1)
@@ -64,6 +66,9 @@ def place_pools() -> tuple[Split[str], Split[str]]:
 class TimeExpert(Expert):
     name = "time"
     description = "current time in a place or IANA zone: 'time: Tokyo'"
+    # Its queries look like chat about places and time zones (the hard negatives); with fewer
+    # examples than chat, held-out time queries went to chat (50% routed right, from 95%).
+    train_weight = 1.3
     system_prompt_example = ("Time in Tokyo", "Tokyo")
     calibration_prompts = (
         "Current time in Tokyo", "What time is it in London?", "What time is it in New York?",
@@ -106,7 +111,11 @@ class TimeExpert(Expert):
         return HostAction("time", "get_time", {"timezone": self.zone(spec)})
 
     def spec_vocabulary(self, query: str) -> SpecVocabulary:
-        # The place name is copied; an IANA zone name ("America/New_York") may be written instead.
+        # The spec is a place the query names ("Caxias do Sul", not "Auf Deutsch"), or the IANA zone
+        # of one ("America/Sao_Paulo"). A query naming no place this expert knows is copied freely.
+        spans = place_spans(query)
+        if spans:
+            return SpecVocabulary("choice", phrases=spans | {resolve_zone(span) for span in spans})
         return copy_vocabulary(query, phrases=zone_names())
 
     def sample_example(self, rng: random.Random, split: str) -> Example:
@@ -121,7 +130,5 @@ class TimeExpert(Expert):
         cities, countries = place_pools()
         return {"templates": TEMPLATES.ids(split), "cities": cities.ids(split), "countries": countries.ids(split)}
 
-    def few_shot_examples(self) -> list[Example]:
-        shots = (("Current time in Tokyo", "Tokyo"), ("What time is it in London?", "London"),
-                 ("Time in New York", "New York"))
-        return [Example(q, self.name, s, self.zone(s), ("few_shot",)) for q, s in shots]
+    few_shot_specs = (("Current time in Tokyo", "Tokyo"), ("What time is it in London?", "London"),
+                      ("Time in New York", "New York"))

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-#: A word of a spec or query: a run of letters (and ``_``) or a run of digits.
-WORD = re.compile(r"[^\W\d]+|\d+")
+#: A word of a spec or query: a run of letters (and ``_``) or a number with its decimals.
+WORD = re.compile(r"[^\W\d]+|\d+(?:\.\d+)?")
 
 #: Number words a query may use where the spec writes digits.
 NUMBER_WORDS = {
@@ -33,33 +33,41 @@ def words(text: str) -> list[str]:
 @dataclass(frozen=True)
 class SpecVocabulary:
     """``mode="copy"``: the spec's words are the query's words (each at most as
-    often as the query has it) or ``keywords`` (any number of times), or the
-    whole spec is one of ``phrases`` (say, IANA zone names); ``pattern``, if
-    set, is a regular expression the whole spec must match (the expert's
-    grammar; the decoder checks prefixes of it with the ``regex`` module's
-    partial matching); ``mode="empty"``: the spec is empty."""
+    often as the query has it; in the query's own case when ``case_sensitive``)
+    or ``keywords`` (any number of times, any case), or the whole spec is one of
+    ``phrases`` (say, IANA zone names); ``pattern``, if set, is a regular
+    expression the whole spec must match (the expert's grammar; the decoder
+    checks prefixes of it with the ``regex`` module's partial matching);
+    ``mode="choice"``: the whole spec is one of ``phrases``;
+    ``mode="empty"``: the spec is empty;
+    ``mode="never"``: the expert cannot take this query (arithmetic on a query
+    without a number)."""
 
     mode: str = "copy"
     keywords: frozenset[str] = frozenset()
     phrases: frozenset[str] = frozenset()
     pattern: str | None = None
+    case_sensitive: bool = False
+    #: Words copied as if the query wrote them, as often as listed (``"3"`` for "triples").
+    implied: tuple[str, ...] = ()
 
     def __post_init__(self):
-        if self.mode not in ("copy", "empty"):
+        if self.mode not in ("copy", "choice", "empty", "never"):
             raise ValueError(f"unknown spec vocabulary mode {self.mode!r}")
         object.__setattr__(self, "keywords", frozenset(w.casefold() for w in self.keywords))
 
 
-def number_words_in(query: str) -> frozenset[str]:
-    """Digits the query spells out in words ("triples" -> ``3``), typos of
-    one letter included ("qadruples")."""
-    found = set()
+def number_words_in(query: str) -> list[str]:
+    """Digits the query spells out in words ("triples" -> ``3``), once per
+    number word, typos of one letter included ("qadruples")."""
+    found = []
     for w in words(query):
         if w in NUMBER_WORDS:
-            found.add(NUMBER_WORDS[w])
+            found.append(NUMBER_WORDS[w])
         elif len(w) >= 5:
-            found.update(digits for word, digits in NUMBER_WORDS.items() if len(word) >= 5 and _one_edit(w, word))
-    return frozenset(found)
+            found.extend(sorted({digits for word, digits in NUMBER_WORDS.items()
+                                 if len(word) >= 5 and _one_edit(w, word)}))
+    return found
 
 
 def _one_edit(a: str, b: str) -> bool:
@@ -76,6 +84,12 @@ def _one_edit(a: str, b: str) -> bool:
 
 
 def copy_vocabulary(query: str, *keywords: str, phrases: frozenset[str] = frozenset(),
-                    pattern: str | None = None) -> SpecVocabulary:
-    """Query words plus ``keywords`` plus the digits of its number words."""
-    return SpecVocabulary("copy", frozenset(keywords) | number_words_in(query), phrases, pattern)
+                    pattern: str | None = None, case_sensitive: bool = False,
+                    needs_number: bool = False) -> SpecVocabulary:
+    """Query words plus ``keywords`` plus the digits of its number words (each
+    as often as the query spells it); ``mode="never"`` if ``needs_number`` and
+    the query has no number at all."""
+    spelled = number_words_in(query)
+    if needs_number and not spelled and not any(ch.isdigit() for ch in query):
+        return SpecVocabulary("never")
+    return SpecVocabulary("copy", frozenset(keywords), phrases, pattern, case_sensitive, tuple(spelled))

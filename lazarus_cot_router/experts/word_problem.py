@@ -22,9 +22,10 @@ from .base import (
 from .numbers import NUMBER_PATTERN, apply, format_number, normalize_number, parse_number
 from .sampling import pool_ids
 from .vocabulary import SpecVocabulary, copy_vocabulary
-from .word_problem_text import ENTITIES, NAMES, STEPS, TEMPLATES, compose
+from .word_problem_text import ENTITIES, NAMES, TEMPLATES, compose
 
-MONEY_UNITS = tuple(e.id for e in ENTITIES.train + ENTITIES.heldout if e.money_format)
+#: Money units and the symbol a query writes them with ("euros": "€").
+MONEY_UNITS = {e.id: e.money_format.replace("{n}", "") for e in ENTITIES.train + ENTITIES.heldout if e.money_format}
 
 _HEAD = re.compile(rf"([A-Za-z][A-Za-z0-9_ -]*?)\s*:\s*({NUMBER_PATTERN})\s*\|")
 _OP = re.compile(rf"\s*([-+*/])\s*({NUMBER_PATTERN})")
@@ -57,6 +58,7 @@ def parse_spec(spec: str) -> tuple[str, str, list[tuple[str, str]]]:
 class WordProblemExpert(Expert):
     name = "word_problem"
     description = "a quantity changed step by step: 'word_problem: eggs:16 | -3 -4 *2'"
+    train_weight = 1.6  # a start and up to five signed steps to get right
     calibration_prompts = (
         "Janet has 16 eggs, eats 3, bakes 4, sells rest for $2. How much?",
         "Tom has 20 apples. He gives away 5 and buys 8 more. How many apples does he have now?",
@@ -90,22 +92,20 @@ class WordProblemExpert(Expert):
         return HostAction("word_problem", "execute", {"spec": " ".join(spec.split())})
 
     def spec_vocabulary(self, query: str) -> SpecVocabulary:
-        # Money amounts are written "$40" / "40 euros"; the spec names the unit.
-        return copy_vocabulary(query, *MONEY_UNITS, pattern=SPEC_PATTERN)
+        # Money amounts are written "€40" / "40 euros"; the spec names the unit the query's symbol stands for.
+        units = [unit for unit, symbol in MONEY_UNITS.items() if symbol in query]
+        return copy_vocabulary(query, *units, pattern=SPEC_PATTERN, needs_number=True)
 
     def sample_example(self, rng: random.Random, split: str) -> Example:
         query, spec, tags = compose(rng, split)
         return Example(query, self.name, spec, self.execute(spec), tags)
 
     def pool_ids(self, split: str) -> dict[str, frozenset[str]]:
-        return pool_ids([TEMPLATES, ENTITIES, NAMES, STEPS], split)
+        return pool_ids([TEMPLATES, ENTITIES, NAMES], split)
 
-    def few_shot_examples(self) -> list[Example]:
-        shots = (
-            ("Janet has 16 eggs, eats 3, bakes 4, sells rest for $2. How much?", "eggs:16 | -3 -4 *2"),
-            ("Tom has 20 apples. He gives away 5 and buys 8 more. How many apples does he have now?",
-             "apples:20 | -5 +8"),
-            ("Lucy has 24 stickers and splits them equally among 4 friends. How many does each friend get?",
-             "stickers:24 | /4"),
-        )
-        return [Example(q, self.name, s, self.execute(s), ("few_shot",)) for q, s in shots]
+    few_shot_specs = (
+        ("Janet has 16 eggs, eats 3, bakes 4, sells rest for $2. How much?", "eggs:16 | -3 -4 *2"),
+        ("Tom has 20 apples. He gives away 5 and buys 8 more. How many apples does he have now?", "apples:20 | -5 +8"),
+        ("Lucy has 24 stickers and splits them equally among 4 friends. How many does each friend get?",
+         "stickers:24 | /4"),
+    )

@@ -120,76 +120,76 @@ _SELL_Q = dict(full=("How much money does {pr} make?",), terse=("How much?",),
                held=("What are {pos} total earnings?",), when=("how much money would {pr} make?",))
 _SPLIT_Q = dict(full=("How many does each friend get?",), terse=("How many each?",),
                 held=("What does each friend receive?",), when=("how many would each friend get?",))
-_COUSIN_Q = dict(full=("How many does each cousin get?",), terse=("How many per cousin?",))
-_BAG_Q = dict(full=("How many go in each bag?",), terse=("How many per bag?",))
+_COUSIN_Q = dict(full=("How many does each cousin get?",), terse=("How many per cousin?",),
+                 held=("What is each cousin's share?",), when=("how many would each cousin get?",))
+_BAG_Q = dict(full=("How many go in each bag?",), terse=("How many per bag?",),
+              held=("What ends up in each bag?",), when=("how many would go in each bag?",))
 _SHARE_Q = dict(full=("How many does each classmate receive?",), terse=("Each gets how many?",),
                 held=("What is each classmate's share?",), when=("what would each classmate get?",))
 
-STEPS = Split(
-    "steps",
-    (
-        _step("eat", "-", "food", "eats {amt}", "ate {amt}"),
-        _step("bake", "-", "bakeable", "bakes {amt} into muffins", "baked {amt} into muffins", "bakes {amt}"),
-        _step("give", "-", _ANY, "gives away {amt}", "gave away {amt}"),
-        _step("lose", "-", "thing", "loses {amt}", "lost {amt}"),
-        _step("buy", "+", _ANY, "buys {amt} more", "bought {amt} more"),
-        _step("find", "+", "thing", "finds {amt}", "found {amt}"),
-        _step("double", "*", _ANY + " money", "doubles {pos} {thing}", "doubled {pos} {thing}",
-              "doubles {them}", factor=2),
-        _step("spend", "-", "money", "spends {amt} on lunch", "spent {amt} on lunch", "spends {amt}"),
-        _step("earn", "+", "money", "earns {amt} mowing lawns", "earned {amt} mowing lawns", "earns {amt}"),
-        # More verbs per operator, so an unseen verb is read by its meaning, not its amount.
-        _step("use", "-", "food", "uses {amt} in a recipe", "used {amt} in a recipe", "uses {amt}"),
-        _step("throw", "-", "food", "throws away {amt} that went bad", "threw away {amt} that went bad",
-              "throws away {amt}"),
-        _step("break", "-", "fragile", "breaks {amt}", "broke {amt}"),
-        _step("hand_out", "-", _ANY, "hands out {amt}", "handed out {amt}"),
-        _step("donate", "-", _ANY + " money", "donates {amt} to charity", "donated {amt} to charity",
-              "donates {amt}"),
-        _step("return", "-", "thing", "returns {amt} to the store", "returned {amt} to the store", "returns {amt}"),
-        _step("lend", "-", "thing money", "lends {amt} to a friend", "lent {amt} to a friend", "lends {amt}"),
-        _step("lose_cash", "-", "money", "loses {amt} on the way home", "lost {amt} on the way home",
-              "loses {amt}"),
-        _step("receive", "+", _ANY + " money", "receives {amt} from {pos} grandma",
-              "received {amt} from {pos} grandma", "receives {amt}"),
-        _step("win", "+", "thing money", "wins {amt} at the fair", "won {amt} at the fair", "wins {amt}"),
-        _step("pick", "+", "pickable", "picks {amt} more", "picked {amt} more"),
-        _step("get", "+", _ANY, "gets {amt} from a friend", "got {amt} from a friend", "gets {amt}"),
-        _step("save", "+", "money", "saves {amt} from {pos} allowance", "saved {amt} from {pos} allowance",
-              "saves {amt}"),
-        _step("quadruple", "*", _ANY + " money", "quadruples {pos} {thing}", "quadrupled {pos} {thing}",
-              "quadruples {them}", factor=4),
-        _step("sell", "*", _ANY, "sells the rest for ${n} each", "sold the rest for ${n} each",
-              terse="sells rest for ${n}", final="sell", questions=_SELL_Q),
-        _step("split", "/", _ANY + " money", "splits {them} equally among {n} friends",
-              "split {them} equally among {n} friends", terse="splits {them} among {n} friends",
-              final="split", questions=_SPLIT_Q),
-        _step("sell_market", "*", _ANY, "sells the rest at the market for ${n} each",
-              "sold the rest at the market for ${n} each", terse="sells rest at market for ${n} each",
-              final="sell", questions=_SELL_Q),
-        _step("divide", "/", _ANY + " money", "divides {them} equally among {n} cousins",
-              "divided {them} equally among {n} cousins", terse="divides {them} among {n} cousins",
-              final="split", questions=_COUSIN_Q),
-        _step("pack", "/", _ANY, "packs {them} equally into {n} bags", "packed {them} equally into {n} bags",
-              terse="packs {them} into {n} bags", final="split", questions=_BAG_Q),
-    ),
-    (
-        _step("drop", "-", "food", "drops {amt}", "dropped {amt}"),
-        _step("misplace", "-", "thing", "misplaces {amt}", "misplaced {amt}"),
-        _step("trade", "-", _ANY, "trades away {amt}", "traded away {amt}"),
-        _step("gift", "+", _ANY + " money", "is given {amt} by a neighbor", "was given {amt} by a neighbor",
-              "gets {amt} as a gift"),
-        _step("collect", "+", "thing", "collects {amt} more", "collected {amt} more"),
-        _step("triple", "*", _ANY + " money", "triples {pos} {thing}", "tripled {pos} {thing}",
-              "triples {them}", factor=3),
-        _step("pay", "-", "money", "pays {amt} for a ticket", "paid {amt} for a ticket", "pays {amt}"),
-        _step("apiece", "*", _ANY, "sells every remaining one at ${n} apiece",
-              "sold every remaining one at ${n} apiece", terse="sells all at ${n} apiece", final="sell",
-              questions=_SELL_Q),
-        _step("share", "/", _ANY + " money", "shares {them} equally among {n} classmates",
-              "shared {them} equally among {n} classmates", terse="shares {them} among {n} classmates",
-              final="split", questions=_SHARE_Q),
-    ),
+# Verbs are the problem's operators, a shared vocabulary like "plus" or "times", not a held-out
+# pool: held out, the 135M router wrote "+" for every verb it had never seen (17.5% of held-out
+# word problems right). Held-out problems still use unseen templates, entities, names and numbers.
+STEPS = (
+    _step("eat", "-", "food", "eats {amt}", "ate {amt}"),
+    _step("bake", "-", "bakeable", "bakes {amt} into muffins", "baked {amt} into muffins", "bakes {amt}"),
+    _step("give", "-", _ANY, "gives away {amt}", "gave away {amt}"),
+    _step("lose", "-", "thing", "loses {amt}", "lost {amt}"),
+    _step("buy", "+", _ANY, "buys {amt} more", "bought {amt} more"),
+    _step("find", "+", "thing", "finds {amt}", "found {amt}"),
+    _step("double", "*", _ANY + " money", "doubles {pos} {thing}", "doubled {pos} {thing}",
+          "doubles {them}", factor=2),
+    _step("spend", "-", "money", "spends {amt} on lunch", "spent {amt} on lunch", "spends {amt}"),
+    _step("earn", "+", "money", "earns {amt} mowing lawns", "earned {amt} mowing lawns", "earns {amt}"),
+    # More verbs per operator, so an unseen verb is read by its meaning, not its amount.
+    _step("use", "-", "food", "uses {amt} in a recipe", "used {amt} in a recipe", "uses {amt}"),
+    _step("throw", "-", "food", "throws away {amt} that went bad", "threw away {amt} that went bad",
+          "throws away {amt}"),
+    _step("break", "-", "fragile", "breaks {amt}", "broke {amt}"),
+    _step("hand_out", "-", _ANY, "hands out {amt}", "handed out {amt}"),
+    _step("donate", "-", _ANY + " money", "donates {amt} to charity", "donated {amt} to charity",
+          "donates {amt}"),
+    _step("return", "-", "thing", "returns {amt} to the store", "returned {amt} to the store", "returns {amt}"),
+    _step("lend", "-", "thing money", "lends {amt} to a friend", "lent {amt} to a friend", "lends {amt}"),
+    _step("lose_cash", "-", "money", "loses {amt} on the way home", "lost {amt} on the way home",
+          "loses {amt}"),
+    _step("receive", "+", _ANY + " money", "receives {amt} from {pos} grandma",
+          "received {amt} from {pos} grandma", "receives {amt}"),
+    _step("win", "+", "thing money", "wins {amt} at the fair", "won {amt} at the fair", "wins {amt}"),
+    _step("pick", "+", "pickable", "picks {amt} more", "picked {amt} more"),
+    _step("get", "+", _ANY, "gets {amt} from a friend", "got {amt} from a friend", "gets {amt}"),
+    _step("save", "+", "money", "saves {amt} from {pos} allowance", "saved {amt} from {pos} allowance",
+          "saves {amt}"),
+    _step("quadruple", "*", _ANY + " money", "quadruples {pos} {thing}", "quadrupled {pos} {thing}",
+          "quadruples {them}", factor=4),
+    _step("sell", "*", _ANY, "sells the rest for ${n} each", "sold the rest for ${n} each",
+          terse="sells rest for ${n}", final="sell", questions=_SELL_Q),
+    _step("split", "/", _ANY + " money", "splits {them} equally among {n} friends",
+          "split {them} equally among {n} friends", terse="splits {them} among {n} friends",
+          final="split", questions=_SPLIT_Q),
+    _step("sell_market", "*", _ANY, "sells the rest at the market for ${n} each",
+          "sold the rest at the market for ${n} each", terse="sells rest at market for ${n} each",
+          final="sell", questions=_SELL_Q),
+    _step("divide", "/", _ANY + " money", "divides {them} equally among {n} cousins",
+          "divided {them} equally among {n} cousins", terse="divides {them} among {n} cousins",
+          final="split", questions=_COUSIN_Q),
+    _step("pack", "/", _ANY, "packs {them} equally into {n} bags", "packed {them} equally into {n} bags",
+          terse="packs {them} into {n} bags", final="split", questions=_BAG_Q),
+    _step("drop", "-", "food", "drops {amt}", "dropped {amt}"),
+    _step("misplace", "-", "thing", "misplaces {amt}", "misplaced {amt}"),
+    _step("trade", "-", _ANY, "trades away {amt}", "traded away {amt}"),
+    _step("gift", "+", _ANY + " money", "is given {amt} by a neighbor", "was given {amt} by a neighbor",
+          "gets {amt} as a gift"),
+    _step("collect", "+", "thing", "collects {amt} more", "collected {amt} more"),
+    _step("triple", "*", _ANY + " money", "triples {pos} {thing}", "tripled {pos} {thing}",
+          "triples {them}", factor=3),
+    _step("pay", "-", "money", "pays {amt} for a ticket", "paid {amt} for a ticket", "pays {amt}"),
+    _step("apiece", "*", _ANY, "sells every remaining one at ${n} apiece",
+          "sold every remaining one at ${n} apiece", terse="sells all at ${n} apiece", final="sell",
+          questions=_SELL_Q),
+    _step("share", "/", _ANY + " money", "shares {them} equally among {n} classmates",
+          "shared {them} equally among {n} classmates", terse="shares {them} among {n} classmates",
+          final="split", questions=_SHARE_Q),
 )
 
 _PLAIN_Q = {
@@ -206,6 +206,7 @@ _PLAIN_Q = {
 # (style, text): style picks the question wording.
 _TEMPLATE_STYLES = {
     "wp:train:0": "full", "wp:train:1": "terse", "wp:train:2": "full", "wp:train:3": "full",
+    "wp:train:4": "full", "wp:train:5": "full", "wp:train:6": "terse", "wp:train:7": "full",
     "wp:heldout:0": "held", "wp:heldout:1": "when", "wp:heldout:2": "held", "wp:heldout:3": "held",
 }
 TEMPLATES = Split(
@@ -215,6 +216,11 @@ TEMPLATES = Split(
         "{Name} has {start}, {terse}. {question}",
         "{Name} starts with {start}. {sentences} {question}",
         "{Name} has {start} and {present}. {question}",
+        # The name away from the front, so the model learns the entity is the counted noun.
+        "At first, {Name} owns {start}. {Pr} {present}. {question}",
+        "{Name} keeps {start} in a {container}. During the day {pr} {present}. {question}",
+        "Suppose {pr} has {start}: {Name} {terse}. {question}",
+        "{Name} got {start} yesterday. Today {pr} {present}. {question}",
     ]),
     templates("wp:heldout:", [
         "There are {start} in {Name}'s {container}. {Pr} {present}. {question}",
@@ -251,7 +257,7 @@ def _join(parts: list[str], last: str = " and ") -> str:
 
 def _plan(rng: random.Random, split: str, entity: Entity) -> tuple[int, list[tuple[Step, int]]]:
     ranges = _RANGES["heldout" if split == "heldout" else "train"]
-    usable = [s for s in STEPS.items(split) if s.kinds & entity.kinds]
+    usable = [s for s in STEPS if s.kinds & entity.kinds]
     ordinary = [s for s in usable if not s.final]
     value = _number(rng, ranges["money" if entity.money_format else "start"])
     start, plan = value, []
