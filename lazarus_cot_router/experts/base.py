@@ -168,6 +168,10 @@ class Expert:
         default) lets the model write any spec."""
         return None
 
+    def example(self, query: str, spec: str, tags: tuple[str, ...] = ()) -> Example:
+        """An :class:`Example` of this expert whose gold answer is ``spec``'s."""
+        return Example(query, self.name, spec, self.answer(spec), tags)
+
     #: ``(query, spec)`` pairs for :meth:`few_shot_examples`; empty: three sampled examples.
     few_shot_specs: ClassVar[tuple[tuple[str, str], ...]] = ()
 
@@ -176,7 +180,7 @@ class Expert:
         router's system prompt use them): :attr:`few_shot_specs`, else three
         sampled train examples."""
         if self.few_shot_specs:
-            return [Example(q, self.name, s, self.answer(s), ("few_shot",)) for q, s in self.few_shot_specs]
+            return [self.example(q, s, ("few_shot",)) for q, s in self.few_shot_specs]
         rng = random.Random(f"few-shot:{self.name}")
         return [self.sample_example(rng, "train") for _ in range(3)]
 

@@ -149,8 +149,7 @@ class ScheduleExpert(Expert):
         return copy_vocabulary(query, *keywords, pattern=SPEC_PATTERN, case_sensitive=True, needs_number=True)
 
     def sample_example(self, rng: random.Random, split: str) -> Example:
-        query, spec, tags = compose(rng, split)
-        return Example(query, self.name, spec, self.execute(spec), tags)
+        return self.example(*compose(rng, split))
 
     def pool_ids(self, split: str) -> dict[str, frozenset[str]]:
         return pool_ids([TEMPLATES, NAMES, ITEM_STYLES], split)

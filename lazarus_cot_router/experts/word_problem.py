@@ -97,8 +97,7 @@ class WordProblemExpert(Expert):
         return copy_vocabulary(query, *units, pattern=SPEC_PATTERN, needs_number=True)
 
     def sample_example(self, rng: random.Random, split: str) -> Example:
-        query, spec, tags = compose(rng, split)
-        return Example(query, self.name, spec, self.execute(spec), tags)
+        return self.example(*compose(rng, split))
 
     def pool_ids(self, split: str) -> dict[str, frozenset[str]]:
         return pool_ids([TEMPLATES, ENTITIES, NAMES], split)
