@@ -124,12 +124,8 @@ def default_mix(experts: Sequence[Expert]) -> dict[str, float]:
 def training_mix(experts: Sequence[Expert]) -> dict[str, float]:
     """:func:`default_mix` scaled by each expert's ``train_weight``: the mix
     ``train`` generates its training data with."""
-    return {name: weight * getattr(_by_name(experts)[name], "train_weight", 1.0)
-            for name, weight in default_mix(experts).items()}
-
-
-def _by_name(experts: Sequence[Expert]) -> dict[str, Expert]:
-    return {expert.name: expert for expert in experts}
+    plain = default_mix(experts)
+    return {expert.name: plain[expert.name] * expert.train_weight for expert in experts}
 
 
 def generate_split(

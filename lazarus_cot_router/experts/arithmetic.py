@@ -57,25 +57,19 @@ _NUMBERS = Split(
 
 
 def _draw(rng: random.Random, kind: str) -> str:
-    if kind == "int:0-999":
-        return str(rng.randint(0, 999))
-    if kind == "dec1:0-99":
-        return f"{rng.randint(0, 99)}.{rng.randint(1, 9)}"
-    if kind == "neg:int:1-999":
-        return str(-rng.randint(1, 999))
-    if kind == "int:100000-999999":
-        return str(rng.randint(100000, 999999))
-    if kind == "dec2:1000-9999":
-        return f"{rng.randint(1000, 9999)}.{rng.randint(0, 9)}{rng.randint(1, 9)}"
-    if kind == "neg:dec1:0-99":
-        return "-" + _draw(rng, "dec1:0-99")
-    if kind == "int:1000-99999":
-        return str(rng.randint(1000, 99999))
-    if kind == "dec2:0-999":
-        return f"{rng.randint(0, 999)}.{rng.randint(0, 9)}{rng.randint(1, 9)}"
-    if kind == "neg:dec2:0-999":
-        return "-" + _draw(rng, "dec2:0-999")
-    raise ValueError(kind)
+    """A number of range ``kind``: ``int:LO-HI``, ``dec1:LO-HI`` / ``dec2:LO-HI`` (integer part
+    in LO-HI, one or two decimals, the last never 0), or ``neg:<kind>``."""
+    if kind.startswith("neg:"):
+        return "-" + _draw(rng, kind[4:])
+    form, _, bounds = kind.partition(":")
+    low, _, high = bounds.partition("-")
+    if form not in ("int", "dec1", "dec2") or not low.isdigit() or not high.isdigit():
+        raise ValueError(kind)
+    whole = str(rng.randint(int(low), int(high)))
+    if form == "int":
+        return whole
+    decimals = "".join(str(rng.randint(0, 9)) for _ in range(int(form[3]) - 1))
+    return f"{whole}.{decimals}{rng.randint(1, 9)}"
 
 
 def draw_number(rng: random.Random, split: str) -> tuple[str, str]:

@@ -207,23 +207,28 @@ NOT_PLACES = frozenset(
 _SPAN_EDGES = " .,!?;:\"'()[]{}"
 
 
-def place_spans(text: str, max_words: int = 7) -> frozenset[str]:
+def place_zones(text: str, max_words: int = 7) -> dict[str, str]:
     """The runs of up to ``max_words`` words of ``text`` (as written, edge
     punctuation trimmed) that resolve to a zone, single words of
-    :data:`NOT_PLACES` aside: the places a query may be asking about."""
+    :data:`NOT_PLACES` aside, each with its zone: the places a query may be
+    asking about."""
     tokens = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
-    found = set()
+    found: dict[str, str] = {}
     for i, (start, _) in enumerate(tokens):
         for _, end in tokens[i:i + max_words]:
             span = text[start:end].strip(_SPAN_EDGES)
-            if not span or fold(span) in NOT_PLACES:
+            if not span or span in found or fold(span) in NOT_PLACES:
                 continue
             try:
-                resolve_zone(span)
+                found[span] = resolve_zone(span)
             except UnknownZoneError:
                 continue
-            found.add(span)
-    return frozenset(found)
+    return found
+
+
+def place_spans(text: str, max_words: int = 7) -> frozenset[str]:
+    """The place names of :func:`place_zones`."""
+    return frozenset(place_zones(text, max_words))
 
 
 def _copyable(name: str) -> bool:

@@ -14,7 +14,7 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 from .base import Example, Expert, ExpertError, HostAction, UnknownZoneError, require_spec
-from .places import MAX_PLACE_CHARS, city_names, country_names, place_spans, resolve_zone
+from .places import MAX_PLACE_CHARS, city_names, country_names, place_zones, resolve_zone
 from .sampling import Split, split_by_hash, templates
 from .vocabulary import SpecVocabulary, copy_vocabulary
 
@@ -113,9 +113,9 @@ class TimeExpert(Expert):
     def spec_vocabulary(self, query: str) -> SpecVocabulary:
         # The spec is a place the query names ("Caxias do Sul", not "Auf Deutsch"), or the IANA zone
         # of one ("America/Sao_Paulo"). A query naming no place this expert knows is copied freely.
-        spans = place_spans(query)
-        if spans:
-            return SpecVocabulary("choice", phrases=spans | {resolve_zone(span) for span in spans})
+        places = place_zones(query)
+        if places:
+            return SpecVocabulary("choice", phrases=frozenset(places) | frozenset(places.values()))
         return copy_vocabulary(query, phrases=zone_names())
 
     def sample_example(self, rng: random.Random, split: str) -> Example:
