@@ -14,6 +14,11 @@ plus a few grammar words, so decoding can rule those mistakes out:
   unless the expert asks for the query's own case);
 * an expert may instead list the specs it accepts (``time``: the places the
   query names, or a zone name);
+* an expert may also ask for a numbers rule (``SpecVocabulary.numbers``): the
+  spec uses every number of the query's sentences it draws from (schedules),
+  in the query's order with step words as numbers (word problems: no dropped,
+  reordered or repeated step, "triples" only as ``*3``); a line that runs into
+  a dead end under the rule is finished without it;
 * an expert with an empty spec (``chat``) allows nothing but `` ->``;
 * an expert that cannot take the query (arithmetic without a number) is not
   offered at all.
@@ -28,6 +33,7 @@ model's own.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections import Counter
 from dataclasses import dataclass
@@ -36,7 +42,7 @@ from typing import Mapping, Sequence
 import mlx.core as mx
 import regex
 
-from .experts.vocabulary import WORD, SpecVocabulary
+from .experts.vocabulary import WORD, QueryNumber, SpecVocabulary, query_numbers
 from .grammar import ARROW
 
 #: Characters offered, besides words, when the grammar must pick the next token.
@@ -69,16 +75,19 @@ class _SpecRules:
     case_sensitive: bool
     counts: Counter  # query words, case-folded unless case_sensitive
     surface: dict  # key of counts -> the word as the query writes it
+    numbers_rule: str | None = None
+    numbers: tuple[QueryNumber, ...] = ()
 
     @classmethod
-    def build(cls, vocab: SpecVocabulary, found: list[str]) -> "_SpecRules":
+    def build(cls, vocab: SpecVocabulary, query: str) -> "_SpecRules":
         key = _key(vocab.case_sensitive)
-        found = [*found, *vocab.implied]
+        found = [*WORD.findall(query), *vocab.implied]
         surface: dict[str, str] = {}
         for w in found:
             surface.setdefault(key(w), w)
+        numbers = query_numbers(query, step_words=vocab.numbers == "in_order") if vocab.numbers else ()
         return cls(vocab.mode, vocab.keywords, vocab.phrases, vocab.pattern, vocab.case_sensitive,
-                   Counter(key(w) for w in found), surface)
+                   Counter(key(w) for w in found), surface, vocab.numbers, numbers)
 
     @property
     def empty(self) -> bool:
@@ -114,11 +123,24 @@ class LineConstraint:
     """Which partial routing lines are valid for one query."""
 
     def __init__(self, vocabularies: Mapping[str, SpecVocabulary | None], query: str):
-        found = WORD.findall(query)
         self.heads = tuple(f"{name}:" for name, vocab in vocabularies.items() if vocab is None or vocab.mode != "never")
         self.rules: dict[str, _SpecRules | None] = {
-            name: None if vocab is None else _SpecRules.build(vocab, found) for name, vocab in vocabularies.items()
+            name: None if vocab is None else _SpecRules.build(vocab, query) for name, vocab in vocabularies.items()
         }
+
+    def without_numbers_rule(self) -> "LineConstraint":
+        """The same constraint with every expert's numbers rule dropped: what a
+        line that has run into a dead end under it is finished with (a word
+        problem that states one number cannot take the step its grammar needs)."""
+        relaxed = object.__new__(LineConstraint)
+        relaxed.heads = self.heads
+        relaxed.rules = {name: None if rules is None else dataclasses.replace(rules, numbers_rule=None)
+                         for name, rules in self.rules.items()}
+        return relaxed
+
+    @property
+    def has_numbers_rule(self) -> bool:
+        return any(rules is not None and rules.numbers_rule for rules in self.rules.values())
 
     def allows(self, text: str) -> bool:
         """Whether ``text`` (what the model wrote so far) can still become a
@@ -152,6 +174,8 @@ class LineConstraint:
         if rules is None or ARROW in rest:
             return []
         found = [" " + ARROW, ARROW]
+        if rest.endswith(ARROW[0]):
+            found.append(ARROW[1:])  # " -" may have begun the arrow
         if rules.empty:
             return found
         spec = rest.strip()
@@ -209,6 +233,8 @@ def _spec_ok(rules: _SpecRules, spec: str, complete: bool) -> bool:
         used[key] += 1
         if used[key] > rules.counts.get(key, 0):
             return False
+    if rules.numbers_rule and not _numbers_ok(rules, spec, open_word[:1].isdigit(), complete):
+        return False
     if not open_word:
         return True
     # The open word must have a completion the grammar takes too: "st" may start "start" and a task
@@ -218,6 +244,68 @@ def _spec_ok(rules: _SpecRules, spec: str, complete: bool) -> bool:
         return bool(finishes)
     grammar = _compile(rules.pattern)
     return any(grammar.fullmatch(stripped + rest, partial=True) for rest in finishes)
+
+
+#: A spec ending in one of these waits for a number ("eggs:16 | -3 *").
+_AWAITING_NUMBER = "|+-*/"
+_SIGNED_NUMBER = regex.compile(r"[-+*/]\s*[-+]")
+
+
+def _numbers_ok(rules: _SpecRules, spec: str, open_number: bool, complete: bool) -> bool:
+    """The numbers rule of the expert's vocabulary (see ``SpecVocabulary.numbers``)
+    for ``spec``, whose last number is still being written if ``open_number``."""
+    numbers = [(spec[: m.start()].rstrip()[-1:], m.group()) for m in WORD.finditer(spec)
+               if m.group()[0].isdigit() and not rules.is_keyword(m.group())]
+    opened = numbers.pop() if open_number and numbers else None
+    if opened and spec.endswith("."):
+        opened = (opened[0], opened[1] + ".")  # "622." of "622.06"
+    used = [number for _, number in numbers]
+    tokens = rules.numbers
+    if rules.numbers_rule == "all":
+        if not complete:
+            return True  # the copy counts already stop a number being used twice
+        touched = {t.sentence for t in tokens if t.spellings & set(used)}
+        need = Counter(min(t.spellings) for t in tokens if t.required and t.sentence in touched)
+        have = Counter(used)
+        return all(have[number] >= n for number, n in need.items())
+    if _SIGNED_NUMBER.search(spec):
+        return False  # "+24 - -33": the query's numbers carry no sign of their own here
+    states: set[int | None] = {None}  # index after the last query number matched; None: none yet
+    for op, number in numbers:
+        states = {k + 1 for j in states for k in _next_numbers(tokens, j)
+                  if number in tokens[k].spellings and tokens[k].op in (None, op)}
+        if not states:
+            return False
+    if opened:
+        op, prefix = opened
+        return any(s.startswith(prefix) and tokens[k].op in (None, op)
+                   for j in states for k in _next_numbers(tokens, j) for s in tokens[k].spellings)
+    pending = spec.rstrip()[-1:]
+    if pending and pending in _AWAITING_NUMBER:
+        return any(pending == "|" or tokens[k].op in (None, pending) for j in states for k in _next_numbers(tokens, j))
+    if not complete:
+        return True
+    # Done: no required number is left in the sentence of the last one used.
+    return any(j is None or not any(t.required and t.sentence == tokens[j - 1].sentence for t in tokens[j:])
+               for j in states)
+
+
+def _next_numbers(tokens: tuple[QueryNumber, ...], j: int | None) -> list[int]:
+    """Indices of the query numbers the spec may use next after matching the
+    one before ``j`` (``None``: the first), skipping only numbers that are
+    optional or in a sentence the spec leaves out whole."""
+    if j is None:  # the start: any number not preceded by a required one of its own sentence
+        return [k for k, t in enumerate(tokens)
+                if not any(u.required and u.sentence == t.sentence for u in tokens[:k])]
+    current, skipped, found = tokens[j - 1].sentence, None, []
+    for k in range(j, len(tokens)):
+        if tokens[k].sentence != skipped:
+            found.append(k)
+        if tokens[k].required:
+            if tokens[k].sentence == current:
+                break
+            skipped = tokens[k].sentence
+    return found
 
 
 class ConstrainedChoice:
@@ -230,8 +318,24 @@ class ConstrainedChoice:
         self.banned, self.top_k = frozenset(banned), top_k
         self._start: int | None = None
 
-    def _valid(self, generated: list[int], token: int) -> bool:
+    def valid(self, generated: list[int], token: int) -> bool:
+        """Whether the line may go on with ``token`` after the ids ``generated``."""
         return token not in self.banned and self.constraint.allows(self.head + self.tokenizer.decode(generated + [token]))
+
+    def grammar_tokens(self, generated: list[int]) -> list[int]:
+        """Valid next tokens that start what the grammar says may come next
+        (for when none of the model's likeliest tokens is valid)."""
+        text = self.head + self.tokenizer.decode(generated)
+        candidates = {ids[0] for rest in self.constraint.continuations(text)
+                      if (ids := self.tokenizer.encode(rest, add_special_tokens=False))}
+        return sorted(t for t in candidates if self.valid(generated, t))
+
+    def relax(self) -> bool:
+        """Drop the numbers rule for the rest of this line; whether that changed anything."""
+        if not self.constraint.has_numbers_rule:
+            return False
+        self.constraint = self.constraint.without_numbers_rule()
+        return True
 
     def __call__(self, context: mx.array, logits: mx.array) -> mx.array:
         tokens = context.tolist()
@@ -243,21 +347,20 @@ class ConstrainedChoice:
         top = mx.argpartition(-row, k - 1)[:k]
         scores = row[top].tolist()
         ranked = [t for _, t in sorted(zip(scores, top.tolist()), key=lambda p: -p[0])]
-        for i, token in enumerate(ranked):
-            if self._valid(generated, token):
-                if i == 0:
-                    return logits
-                return _mask(logits, row, ranked[:i])
-        # None of the best tokens keeps the line valid: ask the grammar what
-        # may come next and take the one the model scores highest.
-        text = self.head + self.tokenizer.decode(generated)
-        candidates = {ids[0] for rest in self.constraint.continuations(text)
-                      if (ids := self.tokenizer.encode(rest, add_special_tokens=False))}
-        valid = [t for t in candidates if self._valid(generated, t)]
-        if not valid:
-            return logits  # nothing keeps the line valid: decode freely, execution will say why
-        best = max(valid, key=lambda t: row[t].item())
-        return _mask(logits, row, [best], keep_only=True)
+        while True:
+            for i, token in enumerate(ranked):
+                if self.valid(generated, token):
+                    if i == 0:
+                        return logits
+                    return _mask(logits, row, ranked[:i])
+            # None of the best tokens keeps the line valid: ask the grammar what
+            # may come next and take the one the model scores highest.
+            valid = self.grammar_tokens(generated)
+            if valid:
+                best = max(valid, key=lambda t: row[t].item())
+                return _mask(logits, row, [best], keep_only=True)
+            if not self.relax():
+                return logits  # nothing keeps the line valid: decode freely, execution will say why
 
 
 def _mask(logits: mx.array, row: mx.array, tokens: list[int], keep_only: bool = False) -> mx.array:

@@ -190,6 +190,23 @@ def test_processor_masks_invalid_tokens_and_keeps_valid_choices():
     assert constraint_for(query).allows(text)
 
 
+def test_a_dead_end_under_the_numbers_rule_is_finished_without_it():
+    query = "Plan my day: gym (1hr), yoga (2hr) and Bo (3hr), no overlap"
+    dropped = "schedule: gym:1hr,yoga:2hr | no_overlap ->"  # a task dropped: no way to use all durations
+    assert not constraint_for(query).allows(dropped)
+    assert constraint_for(query).without_numbers_rule().allows(dropped)
+    # One number only: under the rule, "apples:20" can take no step, so nothing may follow it.
+    query = "Tom has 20 apples."
+    tok = CharTokenizer()
+    processor = ConstrainedChoice(constraint_for(query), tok, banned=[tok.ids["<eot>"]], top_k=8)
+    assert not any(processor.valid(tok.encode("word_problem: apples:20 "), t) for t in range(len(tok.vocab)))
+    text = run_processor(processor, tok, "word_problem: apples:20 | -", steps=27)
+    # Finished under the relaxed rules, not decoded freely.
+    assert text.startswith("word_problem: apples:20 |"), text
+    assert constraint_for(query).without_numbers_rule().allows(text), text
+    assert not processor.relax()  # already relaxed
+
+
 def test_processor_leaves_valid_top_choice_untouched():
     tok = CharTokenizer()
     processor = ConstrainedChoice(constraint_for("hello"), tok)
@@ -221,3 +238,64 @@ def test_tiny_random_model_writes_only_valid_lines(tiny_model_dir):
         assert constraint_for(query).allows(out.text), repr(out.text)
         if out.finish == "arrow":
             assert parse_line(out.text).expert in experts
+
+
+# What the trained 135M router wrote on held-out word problems and schedules: a dropped, reordered
+# or invented step, a step word with the wrong operator, a dropped task or start time.
+@pytest.mark.parametrize("query, line", [
+    ("Diego's tin holds 364 muffins. Over the week he hands out 36, throws away 35, quadruples his muffins "
+     "and splits them equally among 9 friends. What does each friend receive?", "word_problem: muffins:364 | -35"),
+    ("THERE ARE 303 beads IN ARTHUR'S POUCH. HE RECEIVES 24 FROM HIS GRANDMA, TRIPLES HIS beads AND "
+     "MISPLACES 33. WHAT NUMBER OF beads DOES HE END UP WITH?", "word_problem: beads:303 | +24 -33 ->"),
+    ("THERE ARE 303 beads IN ARTHUR'S POUCH. HE RECEIVES 24 FROM HIS GRANDMA, TRIPLES HIS beads AND "
+     "MISPLACES 33. WHAT NUMBER OF beads DOES HE END UP WITH?", "word_problem: beads:303 | +24 -3"),
+    ("Starting with 274 crayons, Grace wins 15 at the fair, quadruples her crayons and sells the rest for "
+     "$14 each. What are her total earnings?", "word_problem: crayons:274 | +15 *4 ->"),
+    ("Henry's tin holds 263 muffins. Over the week he quadruples his muffins.", "word_problem: muffins:263 | *4 *"),
+    ("Use bullet points. Starting with 64 muffins, Mei buys 15 more, throws away 28 that went bad, doubles her "
+     "muffins and sells every remaining one at $10 apiece.", "word_problem: muffins:15 | +28 *10"),
+    ("Slot in Uma (1.25 h), Walter (0.75 h), gardening (0.25 h) and Stefan (1.25 h) - with no overlap",
+     "schedule: Uma:1.25hr,Walter:0.75hr,Stefan:1.25hr | no_overlap ->"),
+    ("Help me organize my afternoon: Rosa (1.25 h) and piano (1 h), with the first one at 16.",
+     "schedule: Rosa:1.25hr,piano:1hr | sequential ->"),
+    # An operator the next number cannot take ("triples" is "*3"), or a sign of its own: dead ends
+    # the model once decoded its way out of with garbage ("+24 - - 33").
+    ("Bo has 303 beads, receives 24, triples his beads and misplaces 33.", "word_problem: beads:303 | +24 -"),
+    ("Bo has 303 beads, receives 24 and misplaces 33.", "word_problem: beads:303 | +24 - -"),
+])
+def test_numbers_rule_rejects_dropped_and_reordered_steps(query, line):
+    assert not constraint_for(query).allows(line)
+
+
+@pytest.mark.parametrize("query, line", [
+    # A number before the start (an instruction) or in a sentence the spec leaves out may be skipped.
+    ("Keep it under 10 words. Tom has 20 apples and eats 3. How many are left?", "word_problem: apples:20 | -3 ->"),
+    ("Tom has 20 apples and eats 3. How many are left? Answer in 2 sentences.", "word_problem: apples:20 | -3 ->"),
+    ("Tom has 20 apples and eats 3, in under 20 words", "word_problem: apples:20 | -3 ->"),
+    # "one" in "every remaining one" is no step; "triples" is, and only as "*3".
+    ("Ann has 12 pens, triples them and sells every remaining one at $2 apiece.",
+     "word_problem: pens:12 | *3 *2 ->"),
+    ("Ann has 12 pens and halves them.", "word_problem: pens:12 | /2 ->"),
+    ("Starting at 10, schedule gym (1hr) and yoga (2hr)", "schedule: gym:1hr,yoga:2hr | start:10 ->"),
+    ("Schedule gym (1hr) and yoga (2hr), no overlap. Keep it under 10 words.",
+     "schedule: gym:1hr,yoga:2hr | no_overlap ->"),
+])
+def test_numbers_rule_allows_what_the_query_leaves_out(query, line):
+    assert constraint_for(query).allows(line)
+
+
+def test_continuations_finish_an_arrow_begun_as_a_minus():
+    constraint = constraint_for("Henry's tin holds 263 muffins. Over the week he quadruples his muffins.")
+    assert constraint.allows("word_problem: muffins:263 | *4 -")
+    assert ">" in constraint.continuations("word_problem: muffins:263 | *4 -")
+
+
+def test_query_numbers_mark_required_numbers_and_sentences():
+    from lazarus_cot_router.experts.vocabulary import query_numbers
+
+    found = query_numbers("Ann has 12 pens, triples them and sells every remaining one at $2. Answer in 3 words!",
+                          step_words=True)
+    assert [(sorted(n.spellings), n.required, n.sentence, n.op) for n in found] == [
+        (["12"], True, 0, None), (["3"], True, 0, "*"), (["1"], False, 0, None), (["2"], True, 0, None),
+        (["3"], False, 1, None)]
+    assert not any(n.required for n in query_numbers("she triples them", step_words=False))

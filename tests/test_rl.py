@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 from mlx.utils import tree_flatten, tree_map
 
+from lazarus_cot_router.constrain import ConstrainedChoice, LineConstraint
 from lazarus_cot_router.experts.base import Example, Expert
 from lazarus_cot_router.prompts import encode_prompt, end_of_turn_id, router_system_prompt
 from training.config import TrainConfig
 from training.rl import grpo_loss, group_advantages, prefix_caches, select_examples, stack_hidden, token_advantages, token_logprobs, train_rl
-from training.sampling import prefill_prefix, sample_completions
+from training.sampling import prefill_prefix, sample_completions, sample_valid_tokens
 from training.sft import compute_prefix, first_trained_layer, frozen_forward, make_batch, setup_trainable
 
 QUERIES = ["say hi", "please say hello there", "ok", "repeat after me: the quick brown fox"]
@@ -139,6 +140,53 @@ def test_sampling_stops_after_arrow_and_at_eot(tiny):
     assert done.finish == "eot" and done.tokens[-1] == eot and done.text == "hi"
 
 
+def test_sample_valid_tokens_draws_only_accepted_tokens_in_proportion():
+    logits = mx.log(mx.array([[0.5, 0.3, 0.15, 0.05]]))
+
+    class Check:
+        def __init__(self, accept, offered=()):
+            self.accept, self.offered = accept, list(offered)
+
+        def valid(self, generated, token):
+            return self.accept(token)
+
+        def grammar_tokens(self, generated):
+            return self.offered
+
+        def relax(self):
+            return False
+
+    odd = Check(lambda token: token % 2 == 1)
+    rng = np.random.default_rng(0)
+    draws = [int(sample_valid_tokens(logits, 1.0, rng, [(odd, [])])[0]) for _ in range(2000)]
+    assert set(draws) == {1, 3}
+    assert abs(draws.count(1) / len(draws) - 0.3 / 0.35) < 0.03  # p restricted to the accepted tokens
+    assert int(sample_valid_tokens(logits, 0.0, rng, [(odd, [])])[0]) == 1  # greedy: best accepted
+    offered = Check(lambda token: False, offered=[2])
+    assert int(sample_valid_tokens(logits, 1.0, rng, [(offered, [])])[0]) == 2  # the grammar's offer
+    assert int(sample_valid_tokens(logits, 0.0, rng, [(offered, [])])[0]) == 2
+
+
+def test_constrained_sampling_writes_only_lines_the_constraint_allows(tiny):
+    from lazarus_cot_router.plugins import get_experts
+
+    model, tokenizer = tiny
+    experts = get_experts()
+    queries = ["What is 12 times 7?", "Tell me a joke"]
+    system = router_system_prompt(list(experts.values()))
+    pairs = [encode_prompt(tokenizer, system, q) for q in queries]
+    constraints = [LineConstraint({n: e.spec_vocabulary(q) for n, e in experts.items()}, q) for q in queries]
+    eot = end_of_turn_id(tokenizer)
+    checks = [ConstrainedChoice(c, tokenizer, banned=[eot]) for c in constraints for _ in range(3)]
+    groups = sample_completions(model, tokenizer, prefill_prefix(model, pairs[0][0]), [s for _, s in pairs],
+                                num_generations=3, temperature=1.0, max_tokens=12, stop_token_ids=[eot],
+                                token_checks=checks)
+    for constraint, group in zip(constraints, groups):
+        for completion in group:
+            assert completion.finish != "eot"
+            assert constraint.allows(completion.text), completion.text
+
+
 def test_sampled_logprobs_match_training_forward(tiny):
     model, tokenizer = tiny
     prefix_ids, suffixes = _prompt(tokenizer)
@@ -190,6 +238,25 @@ def test_policy_gradient_raises_positive_advantage_sample(tiny):
     assert kl.item() == 0.0
 
 
+def test_leaving_out_zero_advantage_completions_keeps_the_gradient(tiny):
+    model, tokenizer = tiny
+    completions = [[11, 12, 13], [21, 22], [31, 32, 33, 34]]
+    start, prefix, batch, h, _ = _batch_and_logp(model, tokenizer, completions)
+    batch.pop("num_tokens")
+    value_and_grad = nn.value_and_grad(model, grpo_loss)
+    adv = token_advantages([1.0, 0.0, -1.0], [3, 2, 4], batch["labels"].shape[0])
+    (_, _), full = value_and_grad(model, start, prefix["hidden"], h, batch, adv, None, 0.0)
+    kept = [completions[0], completions[2]]
+    _, _, small, small_h, _ = _batch_and_logp(model, tokenizer, kept)
+    small.pop("num_tokens")
+    small["loss_tokens"] = mx.array(9.0)
+    small_adv = token_advantages([1.0, -1.0], [3, 4], small["labels"].shape[0])
+    (_, _), part = value_and_grad(model, start, prefix["hidden"], small_h, small, small_adv, None, 0.0)
+    for (_, a), (_, b) in zip(tree_flatten(full), tree_flatten(part)):
+        np.testing.assert_allclose(np.array(a), np.array(b), rtol=1e-4, atol=1e-7)
+    assert any(np.abs(np.array(a)).max() > 0 for _, a in tree_flatten(full))
+
+
 def test_kl_is_zero_at_reference_and_positive_after_a_change(tiny):
     model, tokenizer = tiny
     start, prefix, batch, h, _ = _batch_and_logp(model, tokenizer, [[11, 12, 13], [21, 22]])
@@ -228,7 +295,8 @@ def test_rl_increases_reward(tiny):
     model, tokenizer = tiny
     reward, favored = _half_space_reward(model)
     before = _favored_mass(model, tokenizer, favored)
-    config = TrainConfig(rl_iters=5, rl_batch_size=4, num_generations=4, max_completion_length=4, beta=0.0, rl_learning_rate=1e-3)
+    config = TrainConfig(rl_iters=5, rl_batch_size=4, num_generations=4, max_completion_length=4, beta=0.0, rl_learning_rate=1e-3,
+                         constrained_sampling=False)
     history = train_rl(model, tokenizer, EXAMPLES, EXPERTS, config, reward_funcs=[reward], progress=False)
     after = _favored_mass(model, tokenizer, favored)
     assert len(history) == 5 and not any(m["skipped"] for m in history)
@@ -236,10 +304,31 @@ def test_rl_increases_reward(tiny):
     assert np.mean([m["reward_mean"] for m in history[-2:]]) > np.mean([m["reward_mean"] for m in history[:1]])
 
 
+def test_constrained_rl_samples_only_lines_the_rewriter_could_decode(tiny):
+    from lazarus_cot_router.plugins import get_experts
+
+    model, tokenizer = tiny
+    experts = get_experts()
+    examples = [Example("What is 12 times 7?", "multiply", "12 * 7", "84"), Example("Tell me a joke", "chat", "", None)]
+    texts = []
+
+    def reward(prompts, completions, **kwargs):
+        texts.extend(zip(prompts, completions))
+        return [float(len(c) % 2) for c in completions]
+
+    config = TrainConfig(rl_iters=1, rl_batch_size=2, num_generations=3, max_completion_length=12)
+    assert config.constrained_sampling
+    train_rl(model, tokenizer, examples, experts, config, reward_funcs=[reward], progress=False)
+    assert len(texts) == 6
+    for query, text in texts:
+        constraint = LineConstraint({name: e.spec_vocabulary(query) for name, e in experts.items()}, query)
+        assert constraint.allows(text), (query, text)
+
+
 def test_constant_reward_skips_updates_but_logs(tiny):
     model, tokenizer = tiny
     weights = [np.array(v) for _, v in tree_flatten(model.trainable_parameters())]
-    config = TrainConfig(rl_iters=2, rl_batch_size=2, num_generations=3, max_completion_length=3, beta=0.04)
+    config = TrainConfig(rl_iters=2, rl_batch_size=2, num_generations=3, max_completion_length=3, beta=0.04, constrained_sampling=False)
     seen = []
     history = train_rl(model, tokenizer, EXAMPLES, EXPERTS, config, progress=False, on_iteration=seen.append)
     assert seen == history and len(history) == 2
@@ -259,7 +348,8 @@ def test_resume_matches_uninterrupted_run(tiny_model_dir):
         setup_trainable(model, "full", 1)
         return model, tokenizer
 
-    config = TrainConfig(rl_iters=4, rl_batch_size=2, num_generations=3, max_completion_length=3, beta=0.04, rl_learning_rate=1e-3, checkpoint_every=2)
+    config = TrainConfig(rl_iters=4, rl_batch_size=2, num_generations=3, max_completion_length=3, beta=0.04, rl_learning_rate=1e-3, checkpoint_every=2,
+                         constrained_sampling=False)
     model, tokenizer = fresh()
     reward, _ = _half_space_reward(model)
     reference = model.trainable_parameters()

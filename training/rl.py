@@ -32,6 +32,7 @@ import numpy as np
 from mlx_lm.models.cache import KVCache
 from tqdm import tqdm
 
+from lazarus_cot_router.constrain import ConstrainedChoice, LineConstraint
 from lazarus_cot_router.prompts import end_of_turn_id, router_system_prompt
 
 from .rewards import OUTCOMES, RewardLevels, classify_batch, make_verified_reward, total_rewards
@@ -77,7 +78,9 @@ def token_logprobs(model: nn.Module, start: int, prefix_hidden: mx.array, h: mx.
 
 def grpo_loss(model, start, prefix_hidden, h, batch, advantages, ref_logprobs, beta: float, epsilon: float = EPSILON_CLIP):
     """``(loss, mean KL)``: TRL's clipped surrogate plus ``beta`` times the k3
-    KL, averaged over the completion tokens (``batch["weights"]`` masks padding)."""
+    KL, averaged over the completion tokens (``batch["weights"]`` masks padding;
+    ``batch["loss_tokens"]``, if given, is the token count to average over, for
+    a batch that leaves out completions whose terms are zero)."""
     logp = token_logprobs(model, start, prefix_hidden, h, batch)
     ratio = mx.exp(logp - mx.stop_gradient(logp))
     per_token = -mx.minimum(ratio * advantages, mx.clip(ratio, 1 - epsilon, 1 + epsilon) * advantages)
@@ -88,7 +91,7 @@ def grpo_loss(model, start, prefix_hidden, h, batch, advantages, ref_logprobs, b
         per_kl = mx.exp(delta) - delta - 1
         kl = (per_kl * weights).sum() / weights.sum()
         per_token = per_token + beta * per_kl
-    return (per_token * weights).sum() / weights.sum(), kl
+    return (per_token * weights).sum() / batch.get("loss_tokens", weights.sum()), kl
 
 
 def token_advantages(advantages: Sequence[float], lengths: Sequence[int], padded: int) -> mx.array:
@@ -116,6 +119,16 @@ def select_examples(n: int, batch_size: int, iteration: int, seed: int) -> list[
         order = np.random.default_rng([seed, epoch]).permutation(n)
         out.extend(int(i) for i in order[offset : offset + batch_size - len(out)])
     return out
+
+
+def token_checks(experts, tokenizer, queries: Sequence[str], banned: Sequence[int], num_generations: int) -> list:
+    """The rewriter's copy constraint as a token check, ``num_generations`` per
+    query (each completion relaxes its own at a dead end)."""
+    checks = []
+    for query in queries:
+        constraint = LineConstraint({name: e.spec_vocabulary(query) for name, e in experts.items()}, query)
+        checks += [ConstrainedChoice(constraint, tokenizer, banned=banned) for _ in range(num_generations)]
+    return checks
 
 
 def summarize(outcomes: Sequence[str], rewards: Sequence[float]) -> dict:
@@ -190,6 +203,8 @@ def train_rl(
             stop_token_ids=stop_ids,
             seed=config.seed * 1_000_003 + it,
             capture_layer=start,
+            token_checks=(token_checks(experts, tokenizer, [examples[i].query for i in picked], stop_ids, G)
+                          if config.constrained_sampling else None),
         )
         completions = [c for g in groups for c in g]
         texts = [c.text for c in completions]
@@ -212,11 +227,14 @@ def train_rl(
         metrics["loss"], metrics["kl"], metrics["skipped"] = None, None, True
         if np.any(advantages != 0):
             model.train()
-            batch_rows = [(suffixes[i], c.tokens) for i, g in zip(picked, groups) for c in g]
-            batch = make_batch(batch_rows)
+            # Without a KL term a completion of zero advantage adds nothing to the loss: leave it out
+            # of the forward (most groups, once the router gets an expert right every time).
+            kept = [n for n, a in enumerate(advantages) if a != 0 or beta > 0]
+            batch = make_batch([(suffixes[picked[n // G]], completions[n].tokens) for n in kept])
             batch.pop("num_tokens")
-            adv = token_advantages(advantages, [len(c.tokens) for c in completions], batch["labels"].shape[0])
-            h = stack_hidden(completions, batch["tokens"].shape[1])
+            batch["loss_tokens"] = mx.array(float(sum(len(c.tokens) for c in completions)))
+            adv = token_advantages(advantages[kept], [len(completions[n].tokens) for n in kept], batch["labels"].shape[0])
+            h = stack_hidden([completions[n] for n in kept], batch["tokens"].shape[1])
             ref_logprobs = None
             if ref_params is not None:
                 current = model.trainable_parameters()

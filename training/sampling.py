@@ -13,9 +13,10 @@ scores exactly what was sampled.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Protocol, Sequence
 
 import mlx.core as mx
+import numpy as np
 from mlx_lm.models.base import create_attention_mask
 from mlx_lm.models.cache import BatchKVCache, KVCache, make_prompt_cache
 
@@ -89,6 +90,64 @@ def sample_token(logits: mx.array, temperature: float, key: mx.array | None) -> 
     return mx.random.categorical(logits * (1.0 / temperature), key=key)
 
 
+class TokenCheck(Protocol):
+    """What a completion may go on with (:class:`lazarus_cot_router.constrain.ConstrainedChoice` is one)."""
+
+    def valid(self, generated: list[int], token: int) -> bool: ...
+
+    def grammar_tokens(self, generated: list[int]) -> list[int]: ...
+
+    def relax(self) -> bool: ...
+
+
+#: Draws rejected before looking among the ``FALLBACK_TOP_K`` likeliest tokens at once.
+MAX_REJECTIONS = 8
+FALLBACK_TOP_K = 64
+
+
+def sample_valid_tokens(logits: mx.array, temperature: float, rng: np.random.Generator,
+                        rows: Sequence[tuple[TokenCheck, list[int]]]) -> mx.array:
+    """One token per row of ``logits`` from the temperature-scaled softmax
+    restricted to the tokens its check accepts: draw, and on a rejected token
+    zero it and draw again (exactly the restricted distribution, at the cost of
+    one check per draw); after ``MAX_REJECTIONS`` rejections, draw among the
+    accepted ones of the ``FALLBACK_TOP_K`` likeliest, and failing those,
+    among the tokens the check's grammar offers. ``temperature`` 0 takes the
+    likeliest accepted token. A row nothing is accepted for keeps its first draw."""
+    scores = np.array(logits.astype(mx.float32), dtype=np.float64)
+    chosen = []
+    for z, (check, generated) in zip(scores, rows):
+        p = np.exp((z - z.max()) / max(temperature, 1e-6))
+        p /= p.sum()
+        if temperature <= 0:
+            chosen.append(_likeliest_valid(p, check, generated))
+            continue
+        first = token = int(rng.choice(len(p), p=p))
+        for _ in range(MAX_REJECTIONS):
+            if check.valid(generated, token):
+                break
+            p[token] = 0.0
+            if p.sum() <= 0:
+                continue  # every token rejected: the fallback below
+            p /= p.sum()
+            token = int(rng.choice(len(p), p=p))
+        else:
+            top = np.argpartition(-p, min(FALLBACK_TOP_K, len(p) - 1))[:FALLBACK_TOP_K]
+            accepted = [int(t) for t in top if p[t] > 0 and check.valid(generated, int(t))]
+            accepted = accepted or check.grammar_tokens(generated) or (check.relax() and check.grammar_tokens(generated))
+            weights = p[accepted] + 1e-12 if accepted else None
+            token = int(rng.choice(accepted, p=weights / weights.sum())) if accepted else first
+        chosen.append(token)
+    return mx.array(chosen, dtype=mx.uint32)
+
+
+def _likeliest_valid(p: np.ndarray, check: TokenCheck, generated: list[int]) -> int:
+    top = np.argsort(-p)[:FALLBACK_TOP_K]
+    accepted = ([int(t) for t in top if check.valid(generated, int(t))] or check.grammar_tokens(generated)
+                or (check.relax() and check.grammar_tokens(generated)))
+    return max(accepted, key=lambda t: p[t]) if accepted else int(top[0])
+
+
 def ends_with_arrow(text: str) -> bool:
     return text.rstrip().endswith(ARROW)
 
@@ -127,6 +186,7 @@ def sample_completions(
     stop_token_ids: Sequence[int] = (),
     seed: int = 0,
     capture_layer: int | None = None,
+    token_checks: Sequence[TokenCheck] | None = None,
 ) -> list[list[Completion]]:
     """Sample ``num_generations`` completions of ``prefix + suffix`` for every
     suffix, where ``prefix_cache`` holds the prefix (:func:`prefill_prefix`;
@@ -135,7 +195,11 @@ def sample_completions(
 
     With ``capture_layer``, each completion's ``hidden`` holds the hidden
     states entering that block at the inputs ``suffix + tokens[:-1]``, so a
-    training forward can start there instead of re-running the blocks below."""
+    training forward can start there instead of re-running the blocks below.
+
+    With ``token_checks`` (one per completion, ``num_generations`` per suffix
+    in order), every token is drawn among those its check accepts (:func:`sample_valid_tokens`); ``logprobs``
+    stay the unrestricted policy's."""
     if not suffixes:
         return []
     if any(len(s) == 0 for s in suffixes):
@@ -143,6 +207,7 @@ def sample_completions(
     P, G = len(suffixes), num_generations
     stop_ids = set(stop_token_ids)
     key = mx.random.key(seed)
+    rng = np.random.default_rng(seed)
     forward = layer_forward(model, capture_layer)
     _, head = split_head(model)
 
@@ -167,7 +232,11 @@ def sample_completions(
     active = list(range(B))
     for step in range(max_tokens):
         key, sub = mx.random.split(key)
-        next_tokens = sample_token(logits, temperature, sub)
+        if token_checks is None:
+            next_tokens = sample_token(logits, temperature, sub)
+        else:
+            next_tokens = sample_valid_tokens(logits, temperature, rng,
+                                              [(token_checks[row], out[row].tokens) for row in active])
         logprobs = mx.take_along_axis(logits, next_tokens[:, None], axis=-1)[:, 0] - mx.logsumexp(logits, axis=-1)
         next_list, lp_list = next_tokens.tolist(), logprobs.tolist()
         keep = []

@@ -234,6 +234,9 @@ class DivideExpert(ArithmeticExpert):
             "{a} divided by {b}", "What is {a} divided by {b}?", "Divide {a} by {b}", "divide {a} by {b}.",
             "What is the quotient of {a} and {b}?", "How many times does {b} go into {a}?",
             "{a} over {b}", "How much is {a} divided by {b}?",
+            # Operator words are shared vocabulary, templates are not (as for word-problem verbs): with
+            # "ratio" only in a held-out template, every held-out ratio query went to multiply.
+            "Find the ratio between {a} and {b}",
         ]),
         templates("divide:heldout:", [
             "What's {a} split {b} ways?", "How much is {a} shared equally among {b}?",

@@ -143,10 +143,15 @@ class ScheduleExpert(Expert):
 
     def spec_vocabulary(self, query: str) -> SpecVocabulary:
         keywords = ["hr", "start", *FLAGS]
+        # Every duration and start time the request states is in the plan (a small router drops
+        # tasks and start times), unless it states minutes that the spec writes as fractions of an hour.
+        numbers = "all"
         if {"minute", "minutes", "min", "mins", "half", "quarter"} & set(words(query)):
-            keywords += QUARTER_HOURS  # durations the spec writes as fractions of an hour
+            keywords += QUARTER_HOURS
+            numbers = None
         # Task names come back in the plan as written: "Tara", not "tara".
-        return copy_vocabulary(query, *keywords, pattern=SPEC_PATTERN, case_sensitive=True, needs_number=True)
+        return copy_vocabulary(query, *keywords, pattern=SPEC_PATTERN, case_sensitive=True, needs_number=True,
+                               numbers=numbers)
 
     def sample_example(self, rng: random.Random, split: str) -> Example:
         return self.example(*compose(rng, split))

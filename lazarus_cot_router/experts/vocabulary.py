@@ -25,6 +25,17 @@ NUMBER_WORDS = {
 }
 
 
+#: Number words that are a step of a word problem on their own ("triples" is ``*3``, "halves"
+#: ``/2``), unlike "one" in "sells every remaining one": the word -> the step's operator.
+STEP_WORDS = {w: "/" if w.startswith("hal") else "*" for w in NUMBER_WORDS
+              if w.startswith(("doubl", "tripl", "quadrupl", "hal", "twice", "thrice"))}
+#: A number followed by one of these sizes the answer ("in under 20 words"); it is not the task's.
+_ANSWER_SIZES = frozenset("word words sentence sentences line lines character characters bullet bullets "
+                          "point points paragraph paragraphs".split())
+#: Where a query's sentences (and appended instructions) break.
+_SENTENCE_BREAK = re.compile(r"[.!?;](?=\s|$)|\n")
+
+
 def words(text: str) -> list[str]:
     """The case-folded words of ``text``."""
     return [w.casefold() for w in WORD.findall(text)]
@@ -50,24 +61,65 @@ class SpecVocabulary:
     case_sensitive: bool = False
     #: Words copied as if the query wrote them, as often as listed (``"3"`` for "triples").
     implied: tuple[str, ...] = ()
+    #: ``"all"``: the spec may end only once it has used every number of each
+    #: sentence of the query it takes a number from; ``"in_order"``: the same,
+    #: and the spec's numbers follow the query's order from wherever it starts,
+    #: with step words ("triples") counted as numbers. ``None``: numbers are free.
+    numbers: str | None = None
 
     def __post_init__(self):
         if self.mode not in ("copy", "choice", "empty", "never"):
             raise ValueError(f"unknown spec vocabulary mode {self.mode!r}")
+        if self.numbers not in (None, "all", "in_order"):
+            raise ValueError(f"unknown numbers rule {self.numbers!r}")
         object.__setattr__(self, "keywords", frozenset(w.casefold() for w in self.keywords))
 
 
 def number_words_in(query: str) -> list[str]:
     """Digits the query spells out in words ("triples" -> ``3``), once per
     number word, typos of one letter included ("qadruples")."""
+    return [digits for w in words(query) for _, digits in _spelled(w)]
+
+
+def _spelled(word: str) -> list[tuple[str, str]]:
+    """``(number word, digits)`` that the case-folded ``word`` is, or is one typo away from."""
+    if word in NUMBER_WORDS:
+        return [(word, NUMBER_WORDS[word])]
+    if len(word) < 5:
+        return []
+    return sorted({digits: (w, digits) for w, digits in NUMBER_WORDS.items() if len(w) >= 5 and _one_edit(word, w)}.values())
+
+
+@dataclass(frozen=True)
+class QueryNumber:
+    """A number the query writes, in digits or as a word."""
+
+    spellings: frozenset[str]  # as a spec writes it: "622.06"; "3" for "triples"
+    required: bool  # whether a spec that uses its sentence must use it
+    sentence: int
+    op: str | None = None  # the operator a step word comes with ("*" for "triples")
+
+
+def query_numbers(query: str, step_words: bool = False) -> tuple[QueryNumber, ...]:
+    """The query's numbers in order. Digits are required, number words not
+    ("one" in "every remaining one"), except ``STEP_WORDS`` if ``step_words``
+    (which then also carry their operator); nor is a number that sizes the
+    answer ("in under 20 words")."""
+    breaks = [m.start() for m in _SENTENCE_BREAK.finditer(query)]
+    matches = list(WORD.finditer(query))
     found = []
-    for w in words(query):
-        if w in NUMBER_WORDS:
-            found.append(NUMBER_WORDS[w])
-        elif len(w) >= 5:
-            found.extend(sorted({digits for word, digits in NUMBER_WORDS.items()
-                                 if len(word) >= 5 and _one_edit(w, word)}))
-    return found
+    for i, m in enumerate(matches):
+        sentence = sum(b < m.start() for b in breaks)
+        sizes_answer = i + 1 < len(matches) and matches[i + 1].group().casefold() in _ANSWER_SIZES
+        if m.group()[0].isdigit():
+            found.append(QueryNumber(frozenset([m.group()]), not sizes_answer, sentence))
+            continue
+        spelled = _spelled(m.group().casefold())
+        if spelled:
+            ops = {STEP_WORDS.get(w) for w, _ in spelled}
+            step = step_words and not sizes_answer and None not in ops and len(ops) == 1
+            found.append(QueryNumber(frozenset(d for _, d in spelled), step, sentence, ops.pop() if step else None))
+    return tuple(found)
 
 
 def _one_edit(a: str, b: str) -> bool:
@@ -85,11 +137,11 @@ def _one_edit(a: str, b: str) -> bool:
 
 def copy_vocabulary(query: str, *keywords: str, phrases: frozenset[str] = frozenset(),
                     pattern: str | None = None, case_sensitive: bool = False,
-                    needs_number: bool = False) -> SpecVocabulary:
+                    needs_number: bool = False, numbers: str | None = None) -> SpecVocabulary:
     """Query words plus ``keywords`` plus the digits of its number words (each
     as often as the query spells it); ``mode="never"`` if ``needs_number`` and
     the query has no number at all."""
     spelled = number_words_in(query)
     if needs_number and not spelled and not any(ch.isdigit() for ch in query):
         return SpecVocabulary("never")
-    return SpecVocabulary("copy", frozenset(keywords), phrases, pattern, case_sensitive, tuple(spelled))
+    return SpecVocabulary("copy", frozenset(keywords), phrases, pattern, case_sensitive, tuple(spelled), numbers)

@@ -207,6 +207,7 @@ _PLAIN_Q = {
 _TEMPLATE_STYLES = {
     "wp:train:0": "full", "wp:train:1": "terse", "wp:train:2": "full", "wp:train:3": "full",
     "wp:train:4": "full", "wp:train:5": "full", "wp:train:6": "terse", "wp:train:7": "full",
+    "wp:train:8": "full",
     "wp:heldout:0": "held", "wp:heldout:1": "when", "wp:heldout:2": "held", "wp:heldout:3": "held",
 }
 TEMPLATES = Split(
@@ -221,6 +222,9 @@ TEMPLATES = Split(
         "{Name} keeps {start} in a {container}. During the day {pr} {present}. {question}",
         "Suppose {pr} has {start}: {Name} {terse}. {question}",
         "{Name} got {start} yesterday. Today {pr} {present}. {question}",
+        # Past-tense verbs are the same operators ("lent" is "lends"); without a train template that
+        # uses them, only the held-out "If ... had" template did, and the router mis-signed them.
+        "Last week {Name} had {start}. Since then {pr} {past}. {question}",
     ]),
     templates("wp:heldout:", [
         "There are {start} in {Name}'s {container}. {Pr} {present}. {question}",
