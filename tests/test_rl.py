@@ -165,6 +165,8 @@ def test_sample_valid_tokens_draws_only_accepted_tokens_in_proportion():
     offered = Check(lambda token: False, offered=[2])
     assert int(sample_valid_tokens(logits, 1.0, rng, [(offered, [])])[0]) == 2  # the grammar's offer
     assert int(sample_valid_tokens(logits, 0.0, rng, [(offered, [])])[0]) == 2
+    nothing = Check(lambda token: False)
+    assert int(sample_valid_tokens(logits, 1.0, rng, [(nothing, [])])[0]) == 0  # the likeliest, unchecked
 
 
 def test_constrained_sampling_writes_only_lines_the_constraint_allows(tiny):

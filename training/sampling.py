@@ -113,39 +113,45 @@ def sample_valid_tokens(logits: mx.array, temperature: float, rng: np.random.Gen
     one check per draw); after ``MAX_REJECTIONS`` rejections, draw among the
     accepted ones of the ``FALLBACK_TOP_K`` likeliest, and failing those,
     among the tokens the check's grammar offers. ``temperature`` 0 takes the
-    likeliest accepted token. A row nothing is accepted for keeps its first draw."""
+    likeliest accepted token. A row nothing is accepted for gets its likeliest token."""
     scores = np.array(logits.astype(mx.float32), dtype=np.float64)
     chosen = []
     for z, (check, generated) in zip(scores, rows):
         p = np.exp((z - z.max()) / max(temperature, 1e-6))
         p /= p.sum()
-        if temperature <= 0:
-            chosen.append(_likeliest_valid(p, check, generated))
-            continue
-        first = token = int(rng.choice(len(p), p=p))
-        for _ in range(MAX_REJECTIONS):
-            if check.valid(generated, token):
-                break
-            p[token] = 0.0
-            if p.sum() <= 0:
-                continue  # every token rejected: the fallback below
-            p /= p.sum()
-            token = int(rng.choice(len(p), p=p))
-        else:
-            top = np.argpartition(-p, min(FALLBACK_TOP_K, len(p) - 1))[:FALLBACK_TOP_K]
-            accepted = [int(t) for t in top if p[t] > 0 and check.valid(generated, int(t))]
-            accepted = accepted or check.grammar_tokens(generated) or (check.relax() and check.grammar_tokens(generated))
-            weights = p[accepted] + 1e-12 if accepted else None
-            token = int(rng.choice(accepted, p=weights / weights.sum())) if accepted else first
+        token = None if temperature <= 0 else _draw_accepted(p.copy(), check, generated, rng)
+        if token is None:
+            accepted = _accepted_fallback(p, check, generated)
+            if not accepted:
+                token = int(np.argmax(p))
+            elif temperature <= 0:
+                token = max(accepted, key=lambda t: p[t])
+            else:
+                weights = p[accepted] + 1e-12
+                token = int(rng.choice(accepted, p=weights / weights.sum()))
         chosen.append(token)
     return mx.array(chosen, dtype=mx.uint32)
 
 
-def _likeliest_valid(p: np.ndarray, check: TokenCheck, generated: list[int]) -> int:
-    top = np.argsort(-p)[:FALLBACK_TOP_K]
-    accepted = ([int(t) for t in top if check.valid(generated, int(t))] or check.grammar_tokens(generated)
-                or (check.relax() and check.grammar_tokens(generated)))
-    return max(accepted, key=lambda t: p[t]) if accepted else int(top[0])
+def _draw_accepted(p: np.ndarray, check: TokenCheck, generated: list[int], rng: np.random.Generator) -> int | None:
+    """Rejection sampling from ``p`` (zeroed in place where rejected); ``None``
+    after ``MAX_REJECTIONS`` rejections."""
+    for _ in range(MAX_REJECTIONS):
+        if p.sum() <= 0:
+            return None
+        token = int(rng.choice(len(p), p=p / p.sum()))
+        if check.valid(generated, token):
+            return token
+        p[token] = 0.0
+    return None
+
+
+def _accepted_fallback(p: np.ndarray, check: TokenCheck, generated: list[int]) -> list[int]:
+    """The accepted tokens among the likeliest, else the ones the grammar
+    offers, else those it offers once the check relaxes its rules."""
+    top = np.argpartition(-p, min(FALLBACK_TOP_K, len(p) - 1))[:FALLBACK_TOP_K]
+    return ([int(t) for t in top if check.valid(generated, int(t))] or check.grammar_tokens(generated)
+            or (check.relax() and check.grammar_tokens(generated)) or [])
 
 
 def ends_with_arrow(text: str) -> bool:
