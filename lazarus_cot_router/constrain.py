@@ -33,6 +33,7 @@ model's own.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 from collections import Counter
@@ -132,8 +133,7 @@ class LineConstraint:
         """The same constraint with every expert's numbers rule dropped: what a
         line that has run into a dead end under it is finished with (a word
         problem that states one number cannot take the step its grammar needs)."""
-        relaxed = object.__new__(LineConstraint)
-        relaxed.heads = self.heads
+        relaxed = copy.copy(self)
         relaxed.rules = {name: None if rules is None else dataclasses.replace(rules, numbers_rule=None)
                          for name, rules in self.rules.items()}
         return relaxed

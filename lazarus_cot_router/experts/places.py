@@ -226,11 +226,6 @@ def place_zones(text: str, max_words: int = 7) -> dict[str, str]:
     return found
 
 
-def place_spans(text: str, max_words: int = 7) -> frozenset[str]:
-    """The place names of :func:`place_zones`."""
-    return frozenset(place_zones(text, max_words))
-
-
 def _copyable(name: str) -> bool:
     return name.isascii() and all(ch.isalpha() or ch in " -'." for ch in name) and "->" not in name
 
