@@ -34,7 +34,7 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_map
 
-from . import gguf
+from . import fast_math, gguf
 
 # we run transformers without torch on purpose (tokenizers only); skip its advice
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
@@ -231,7 +231,8 @@ def load(spec: str = "embedded", adapter_path: str | None = None, dtype="auto"):
     """``(model, tokenizer)``: an mlx-lm model and its ``TokenizerWrapper``.
 
     ``dtype``: "auto" (``default_dtype()``), "native" (as stored, quantized
-    stays quantized), or "float32" / "bfloat16" / "float16".
+    stays quantized), or "float32" / "bfloat16" / "float16". On the CPU the
+    model's SiLU and attention softmax run on :mod:`.fast_math`.
     """
     from mlx_lm.utils import load_adapters, load_model, load_tokenizer
 
@@ -256,6 +257,7 @@ def load(spec: str = "embedded", adapter_path: str | None = None, dtype="auto"):
             raise ModelLoadError(f"cannot load adapter {adapter_path}: {_one_line(e)}") from None
     mx.eval(model.parameters())
     model.eval()
+    fast_math.install(model)
     try:
         tokenizer = load_tokenizer(model_dir, eos_token_ids=config.get("eos_token_id"))
     except Exception as e:

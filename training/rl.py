@@ -32,6 +32,7 @@ import numpy as np
 from mlx_lm.models.cache import KVCache
 from tqdm import tqdm
 
+from lazarus_cot_router import fast_math
 from lazarus_cot_router.constrain import ConstrainedChoice, LineConstraint
 from lazarus_cot_router.prompts import end_of_turn_id, router_system_prompt
 
@@ -73,7 +74,7 @@ def token_logprobs(model: nn.Module, start: int, prefix_hidden: mx.array, h: mx.
     the prefix and batch hidden states entering block ``start``."""
     logits = target_logits(model, start, prefix_hidden, h, batch).astype(mx.float32)
     chosen = mx.take_along_axis(logits, batch["labels"][:, None], axis=-1)[:, 0]
-    return chosen - mx.logsumexp(logits, axis=-1)
+    return chosen - fast_math.logsumexp(logits, axis=-1)
 
 
 def grpo_loss(model, start, prefix_hidden, h, batch, advantages, ref_logprobs, beta: float, epsilon: float = EPSILON_CLIP):

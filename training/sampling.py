@@ -20,6 +20,7 @@ import numpy as np
 from mlx_lm.models.base import create_attention_mask
 from mlx_lm.models.cache import BatchKVCache, KVCache, make_prompt_cache
 
+from lazarus_cot_router import fast_math
 from lazarus_cot_router.grammar import ARROW
 
 
@@ -243,7 +244,7 @@ def sample_completions(
         else:
             next_tokens = sample_valid_tokens(logits, temperature, rng,
                                               [(token_checks[row], out[row].tokens) for row in active])
-        logprobs = mx.take_along_axis(logits, next_tokens[:, None], axis=-1)[:, 0] - mx.logsumexp(logits, axis=-1)
+        logprobs = mx.take_along_axis(logits, next_tokens[:, None], axis=-1)[:, 0] - fast_math.logsumexp(logits, axis=-1)
         next_list, lp_list = next_tokens.tolist(), logprobs.tolist()
         keep = []
         for j, row in enumerate(active):
