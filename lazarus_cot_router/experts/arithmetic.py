@@ -207,9 +207,6 @@ class SubtractExpert(ArithmeticExpert):
             "{a} minus {b}", "What is {a} minus {b}?", "Subtract {b} from {a}", "subtract {b} from {a}.",
             "What is {a} take away {b}?", "take {b} away from {a}",
             "What's the difference between {a} and {b}?", "{a} less {b}",
-            # Operator words shared with held-out templates (as "ratio" for divide): with them only
-            # held out, "decreased by" went to divide and "go down by" to chat.
-            "{a} decreased by {b}", "From {a}, deduct {b}", "Lower {a} by {b}", "{a} goes down by {b}",
         ]),
         templates("subtract:heldout:", [
             "What is {a} decreased by {b}?", "Deduct {b} from {a}",
