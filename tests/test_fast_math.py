@@ -67,13 +67,16 @@ def _masks(batch, heads, length, keys):
     last = mx.arange(keys) == keys - 1  # every row keeps one key
     additive = mx.where(keep, 0.0, -1e9)
     return {"none": None, "causal": "causal", "bool": keep | last, "bool per head": keep_per_head | last,
-            "bool 2-d": (keep | last)[0, 0], "additive": additive}
+            "bool 2-d": (keep | last)[0, 0], "additive": additive,
+            "padding (batch, 1, 1, keys)": (mx.arange(keys) >= mx.arange(batch)[:, None])[:, None, None, :]}
 
 
 @pytest.mark.parametrize("shape", [(2, 6, 2, 5, 12), (1, 4, 4, 7, 7), (3, 8, 1, 1, 20)],
                          ids=["gqa-prefix", "mha-square", "mqa-decode"])
-@pytest.mark.parametrize("mask_name", ["none", "causal", "bool", "bool per head", "bool 2-d", "additive"])
-def test_attention_matches_mlx_in_value_and_gradient(shape, mask_name):
+@pytest.mark.parametrize("mask_name", ["none", "causal", "bool", "bool per head", "bool 2-d", "additive",
+                                       "padding (batch, 1, 1, keys)"])
+def test_attention_matches_mlx_in_value_and_gradient(shape, mask_name, monkeypatch):
+    monkeypatch.setattr(fast_math, "SMALL_ATTENTION", 0)  # these shapes are small: take the fast path anyway
     batch, heads, kv_heads, length, keys = shape
     q, k, v = _qkv(batch, heads, kv_heads, length, keys)
     mask = _masks(batch, heads, length, keys)[mask_name]
@@ -91,11 +94,23 @@ def test_attention_matches_mlx_in_value_and_gradient(shape, mask_name):
         assert mx.allclose(a, b, rtol=1e-4, atol=1e-4).item()
 
 
-def test_attention_row_with_every_key_masked_is_finite():
+def test_attention_row_with_every_key_masked_is_finite(monkeypatch):
+    monkeypatch.setattr(fast_math, "SMALL_ATTENTION", 0)
     q, k, v = _qkv(1, 2, 2, 3, 4)
     mask = mx.array([[True] * 4, [False] * 4, [True, False, True, False]])
     out = fast_math.scaled_dot_product_attention(q, k, v, None, scale=0.25, mask=mask)
     assert mx.isfinite(out).all().item()
+
+
+def test_small_attention_goes_to_mlx_and_large_to_the_fast_path(monkeypatch):
+    calls = []
+    monkeypatch.setattr(fast_math, "_softmax_last", lambda s: calls.append(s.shape) or mx.softmax(s, axis=-1))
+    decode = _qkv(1, 9, 3, 1, 140)
+    fast_math.scaled_dot_product_attention(*decode, None, scale=0.125, mask=None)
+    assert calls == []
+    prefill = _qkv(2, 9, 3, 40, 140)
+    fast_math.scaled_dot_product_attention(*prefill, None, scale=0.125, mask="causal")
+    assert calls == [(2, 3, 120, 140)]
 
 
 def test_logsumexp_and_cross_entropy_match_mlx():
