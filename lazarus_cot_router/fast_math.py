@@ -18,6 +18,7 @@ model (weights, caches, masks, mlx-lm's generation) is unchanged.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
@@ -110,7 +111,8 @@ def scaled_dot_product_attention(queries, keys, values, cache, scale: float, mas
     kv_heads, n_keys = keys.shape[1], keys.shape[2]
     if (sinks is not None or hasattr(cache, "bits") or mx.default_device() != mx.cpu
             or batch * heads * length * n_keys < SMALL_ATTENTION):
-        return _MLX_LM_SDPA(queries, keys, values, cache, scale=scale, mask=mask, sinks=sinks)
+        return _mlx_lm_functions()["scaled_dot_product_attention"](queries, keys, values, cache, scale=scale,
+                                                                      mask=mask, sinks=sinks)
     repeats = heads // kv_heads
     # The query heads that share a key head are stacked along the length axis: plain 4-D matmuls.
     q = (queries * scale).reshape(batch, kv_heads, repeats * length, dim)
@@ -135,14 +137,21 @@ def scaled_dot_product_attention(queries, keys, values, cache, scale: float, mas
     return (weights @ values).reshape(batch, heads, length, -1)
 
 
-def _mlx_lm_originals():
+@functools.cache
+def _mlx_lm_functions() -> dict[str, object]:
+    """mlx-lm's own functions that :func:`install` replaces (imported on first use)."""
     from mlx_lm.models import activations, base
 
-    return activations.swiglu, base.scaled_dot_product_attention
+    return {"swiglu": activations.swiglu, "scaled_dot_product_attention": base.scaled_dot_product_attention}
 
 
-_MLX_LM_SWIGLU, _MLX_LM_SDPA = _mlx_lm_originals()
-_REPLACEMENTS = {id(_MLX_LM_SWIGLU): swiglu, id(_MLX_LM_SDPA): scaled_dot_product_attention}
+def _fast_version(name: str, function) -> object | None:
+    """This module's replacement for ``function`` if it is mlx-lm's own ``name``."""
+    if function is not _mlx_lm_functions().get(name):
+        return None
+    return {"swiglu": swiglu, "scaled_dot_product_attention": scaled_dot_product_attention}[name]
+
+
 _INSTALLED: dict[tuple[str, str], object] = {}
 
 
@@ -165,7 +174,7 @@ def install(model) -> list[str]:
             continue
         for attr in ("swiglu", "scaled_dot_product_attention"):
             current = getattr(module, attr, None)
-            replacement = _REPLACEMENTS.get(id(current))
+            replacement = _fast_version(attr, current)
             if replacement is not None:
                 _INSTALLED[(name, attr)] = current
                 setattr(module, attr, replacement)

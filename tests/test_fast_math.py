@@ -22,7 +22,7 @@ def restored():
     yield
     fast_math.restore()
     for (name, attr), original in before.items():
-        setattr(sys.modules[name], attr, fast_math._REPLACEMENTS[id(original)])
+        setattr(sys.modules[name], attr, fast_math._fast_version(attr, original))
         fast_math._INSTALLED[(name, attr)] = original
 
 
