@@ -3,7 +3,7 @@
     python -m lazarus_cot_router.blas python bench/fast_math.py [--model embedded] [--rounds 3]
 
 Each round measures, once with mlx-lm's functions and once with the fast ones
-(the order alternates between rounds): SFT steps of this project's trainer
+(the order alternates between rounds): exp alone over 2**20 values, SFT steps of this project's trainer
 (batch 8, last 10 blocks, the first step of each run left out: compilation),
 a batched prefill of 8 routing prompts, and greedy decoding through
 ``mlx_lm.stream_generate``. Prints medians, the speed-up, and whether greedy
@@ -29,7 +29,7 @@ import mlx.core as mx  # noqa: E402
 from lazarus_cot_router import fast_math  # noqa: E402
 from lazarus_cot_router.models import load  # noqa: E402
 from lazarus_cot_router.plugins import get_experts  # noqa: E402
-from lazarus_cot_router.prompts import router_system_prompt  # noqa: E402
+from lazarus_cot_router.prompts import encode_prompt, router_system_prompt  # noqa: E402
 from training.config import TrainConfig  # noqa: E402
 from training.data import generate_split, training_mix  # noqa: E402
 from training.sft import setup_trainable, train_sft  # noqa: E402
@@ -42,6 +42,17 @@ def set_mode(model, fast: bool) -> None:
         fast_math.install(model)
 
 
+def time_exp(fast: bool, size: int = 1 << 20) -> float:
+    """Nanoseconds per element of exp over ``size`` float32 values."""
+    x = mx.random.normal((size,))
+    f = fast_math.fast_exp if fast else mx.exp
+    mx.eval(f(x))
+    tic = time.perf_counter()
+    for _ in range(10):
+        mx.eval(f(x))
+    return (time.perf_counter() - tic) / 10 / size * 1e9
+
+
 def time_sft(model, tokenizer, examples, system: str) -> float:
     """Seconds per example over the steps after the first."""
     config = TrainConfig(batch_size=8, num_layers=10, learning_rate=1e-9, warmup_steps=1, checkpoint_every=0)
@@ -52,8 +63,7 @@ def time_sft(model, tokenizer, examples, system: str) -> float:
 
 def time_prefill(model, tokenizer, queries, system: str) -> float:
     """Seconds for one forward pass over 8 right-padded routing prompts."""
-    rows = [tokenizer.apply_chat_template([{"role": "system", "content": system}, {"role": "user", "content": q}],
-                                          add_generation_prompt=True) for q in queries]
+    rows = [sum(encode_prompt(tokenizer, system, q), []) for q in queries]
     width = max(map(len, rows))
     tokens = mx.array([r + [0] * (width - len(r)) for r in rows])
     mx.eval(model(tokens))
@@ -66,8 +76,7 @@ def time_decode(model, tokenizer, query: str, system: str, tokens: int) -> tuple
     """Generated tokens per second (mlx-lm's own count) and the text."""
     from mlx_lm import stream_generate
 
-    prompt = tokenizer.apply_chat_template([{"role": "system", "content": system}, {"role": "user", "content": query}],
-                                           add_generation_prompt=True)
+    prompt = sum(encode_prompt(tokenizer, system, query), [])
     text, last = "", None
     for last in stream_generate(model, tokenizer, prompt, max_tokens=tokens):
         text += last.text
@@ -92,11 +101,12 @@ def main(argv=None) -> int:
     examples = generate_split("train", args.examples, 0, experts=experts, mix=training_mix(list(experts.values())))
     queries = [ex.query for ex in examples[:8]]
     setup_trainable(model, "full", 10)
-    results = {"mlx": {"sft": [], "prefill": [], "decode": []}, "fast": {"sft": [], "prefill": [], "decode": []}}
+    results = {mode: {"exp": [], "sft": [], "prefill": [], "decode": []} for mode in ("mlx", "fast")}
     texts = {}
     for round_ in range(args.rounds):
         for mode in (("mlx", "fast") if round_ % 2 == 0 else ("fast", "mlx")):
             set_mode(model, mode == "fast")
+            results[mode]["exp"].append(time_exp(mode == "fast"))
             results[mode]["sft"].append(time_sft(model, tokenizer, examples, system))
             results[mode]["prefill"].append(time_prefill(model, tokenizer, queries, system))
             tps, texts[mode] = time_decode(model, tokenizer, "Tell me about the moon in three sentences.", system,
@@ -108,7 +118,8 @@ def main(argv=None) -> int:
     median = {mode: {k: statistics.median(v) for k, v in r.items()} for mode, r in results.items()}
     summary = {
         "model": args.model, "rounds": args.rounds, "median": median,
-        "speedup": {"sft": median["mlx"]["sft"] / median["fast"]["sft"],
+        "speedup": {"exp": median["mlx"]["exp"] / median["fast"]["exp"],
+                    "sft": median["mlx"]["sft"] / median["fast"]["sft"],
                     "prefill": median["mlx"]["prefill"] / median["fast"]["prefill"],
                     "decode": median["fast"]["decode"] / median["mlx"]["decode"]},
         "same_greedy_text": texts["mlx"] == texts["fast"],
@@ -117,7 +128,7 @@ def main(argv=None) -> int:
         print(json.dumps(summary, indent=2))
         return 0
     print("| measure | mlx exp | fast_math | speed-up |\n| --- | --- | --- | --- |")
-    rows = [("SFT (s/example)", "sft", "{:.3f}"), ("prefill, 8 prompts (s)", "prefill", "{:.3f}"),
+    rows = [("exp, 2**20 float32 values (ns/element)", "exp", "{:.1f}"), ("SFT (s/example)", "sft", "{:.3f}"), ("prefill, 8 prompts (s)", "prefill", "{:.3f}"),
             ("decode (tokens/s)", "decode", "{:.1f}")]
     for label, key, fmt in rows:
         print(f"| {label} | {fmt.format(median['mlx'][key])} | {fmt.format(median['fast'][key])} | "

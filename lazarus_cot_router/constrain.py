@@ -129,6 +129,11 @@ class LineConstraint:
             name: None if vocab is None else _SpecRules.build(vocab, query) for name, vocab in vocabularies.items()
         }
 
+    @classmethod
+    def for_experts(cls, experts: Mapping[str, object], query: str) -> "LineConstraint":
+        """The constraint of each expert's :meth:`spec_vocabulary` for ``query``."""
+        return cls({name: expert.spec_vocabulary(query) for name, expert in experts.items()}, query)
+
     def without_numbers_rule(self) -> "LineConstraint":
         """The same constraint with every expert's numbers rule dropped: what a
         line that has run into a dead end under it is finished with (a word

@@ -1,10 +1,9 @@
 """Faster exponentials for MLX on the CPU.
 
 MLX's CPU backend computes ``exp`` one element at a time through the C
-library (about 19 ns an element on this project's 2-core machines), so the
-SiLU of every MLP block, the softmax of every attention block and the
-log-sum-exp over the vocabulary cost about a third of a transformer's time
-there, more than some of its matrix products. :func:`fast_exp` is exp from
+library, so the SiLU of every MLP block, the softmax of every attention block
+and the log-sum-exp over the vocabulary cost more than some of a block's
+matrix products there (``bench/fast_math.py`` times exp alone and end to end). :func:`fast_exp` is exp from
 elementwise arithmetic MLX fuses and vectorizes (``2**n * 2**f`` with a
 polynomial for ``2**f``; relative error below 2e-6, gradient ``g * exp(x)``),
 about 5x faster.

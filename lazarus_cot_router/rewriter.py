@@ -179,9 +179,8 @@ class TrainedCoTRewriter(host_rewriter_base()):
         )
 
     def _constraint(self, query: str, head: str = "") -> ConstrainedChoice:
-        vocabularies = {name: expert.spec_vocabulary(query) for name, expert in self.experts.items()}
         stops = {self._eot, *self.tokenizer.eos_token_ids}
-        return ConstrainedChoice(LineConstraint(vocabularies, query), self.tokenizer, banned=stops, head=head)
+        return ConstrainedChoice(LineConstraint.for_experts(self.experts, query), self.tokenizer, banned=stops, head=head)
 
     def _route_hidden(self, results: list[RouteResult], suffixes: list[list[int]]) -> None:
         routes = self.hidden_router.route_prompts(self.model, self._capture, suffixes, prefix=self._prefix)

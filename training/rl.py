@@ -73,8 +73,7 @@ def token_logprobs(model: nn.Module, start: int, prefix_hidden: mx.array, h: mx.
     """Log-probabilities of ``batch["labels"]`` at ``batch["positions"]``, given
     the prefix and batch hidden states entering block ``start``."""
     logits = target_logits(model, start, prefix_hidden, h, batch).astype(mx.float32)
-    chosen = mx.take_along_axis(logits, batch["labels"][:, None], axis=-1)[:, 0]
-    return chosen - fast_math.logsumexp(logits, axis=-1)
+    return -fast_math.cross_entropy(logits, batch["labels"])
 
 
 def grpo_loss(model, start, prefix_hidden, h, batch, advantages, ref_logprobs, beta: float, epsilon: float = EPSILON_CLIP):
@@ -127,7 +126,7 @@ def token_checks(experts, tokenizer, queries: Sequence[str], banned: Sequence[in
     query (each completion relaxes its own at a dead end)."""
     checks = []
     for query in queries:
-        constraint = LineConstraint({name: e.spec_vocabulary(query) for name, e in experts.items()}, query)
+        constraint = LineConstraint.for_experts(experts, query)
         checks += [ConstrainedChoice(constraint, tokenizer, banned=banned) for _ in range(num_generations)]
     return checks
 

@@ -244,7 +244,7 @@ def sample_completions(
         else:
             next_tokens = sample_valid_tokens(logits, temperature, rng,
                                               [(token_checks[row], out[row].tokens) for row in active])
-        logprobs = mx.take_along_axis(logits, next_tokens[:, None], axis=-1)[:, 0] - fast_math.logsumexp(logits, axis=-1)
+        logprobs = -fast_math.cross_entropy(logits, next_tokens)
         next_list, lp_list = next_tokens.tolist(), logprobs.tolist()
         keep = []
         for j, row in enumerate(active):
