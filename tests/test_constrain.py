@@ -65,6 +65,12 @@ def test_every_gold_line_is_allowed_at_every_prefix():
     ("GIVE ME THE HOUR IN Toulouse. SUMMARIZE IT IN A TWEET.", "schedule:"),
     ("What is 3 times 4?", "multiply:  "),  # a run of spaces is never part of a spec
     ("Grace's purse holds €325 and she saves €27", "word_problem: pounds"),  # € is euros
+    # A start is not a stated duration nor an answer's size (the trained router wrote both).
+    ("Arrange 2 hours of swim and 1 hour of Quinn, nothing at the same time",
+     "schedule: swim:2hr | no_overlap,start:1"),
+    ("Keep it under 10 words. Organize 1.5 hours of Uma, in succession.", "schedule: Uma:1.5hr | sequential,start:10"),
+    # ... and denied one, wrote "no_overlap" until cut off: three constraints at most.
+    ("Arrange 2 hours of swim, no overlap", "schedule: swim:2hr | no_overlap, no_overlap, no_overlap, no_overlap"),
 ])
 def test_rejects_what_the_free_model_wrote(query, text):
     assert not constraint_for(query).allows(text)
@@ -89,6 +95,9 @@ def test_rejects_what_the_free_model_wrote(query, text):
     ("How much is 91264 shared equally among 622.06?", "divide: 91264 / 622.06 ->"),  # a place in any case
     ("What time is it in Xyzzyville?", "time: Xyzzyville ->"),  # no known place: copied freely
     ("Slot in Tara (0.25 h) and swim (1 h) - in a row", "schedule: Tara:0.25hr,swim:1hr | sequential ->"),
+    ("Put groceries lasting 2 hours and Xavier lasting 1 hour in succession, beginning at 15",
+     "schedule: groceries:2hr,Xavier:1hr | sequential,start:15 ->"),
+    ("Book yoga for one hour from 8:30", "schedule: yoga:1hr | start:8:30 ->"),
 ])
 def test_allows_valid_lines(query, text):
     assert constraint_for(query).allows(text)

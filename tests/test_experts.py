@@ -269,3 +269,11 @@ def test_fuzz_only_expert_errors(experts, name, spec):
         except ExpertError:
             pass
     assert isinstance(expert.canonical_spec(spec), str)
+
+
+def test_stated_numbers_split_durations_from_the_rest():
+    from lazarus_cot_router.experts.schedule import stated_numbers
+
+    durations, others = stated_numbers("Keep it under 10 words: Uma (1.25 h), two hours of swim and 1 hour of Quinn, from 8:30")
+    assert durations == ("1.25", "2", "1")
+    assert others == ("8", "30")  # "10 words" sizes the answer

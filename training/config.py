@@ -35,7 +35,7 @@ class TrainConfig:
     seed: int = field(default=0, metadata={"help": "Seed for data generation, data order, LoRA init and sampling."})
     examples: int = field(default=1000, metadata={"help": "Number of generated training examples."})
     sft_epochs: int = field(default=1, metadata={"help": "Epochs of supervised fine-tuning (0 skips SFT)."})
-    batch_size: int = field(default=8, metadata={"help": "SFT examples per optimizer step (split across ranks when distributed)."})
+    batch_size: int = field(default=4, metadata={"help": "SFT examples per optimizer step (split across ranks when distributed); 4 beat 8 by 5 points of held-out execution accuracy for about 1.2x the SFT time."})
     learning_rate: float = field(default=5e-4, metadata={"help": "SFT Adam learning rate (peak, after warm-up)."})
     warmup_steps: int = field(default=10, metadata={"help": "SFT steps of linear learning-rate warm-up (a full-weight first Adam step at the peak rate wrecks the model)."})
     lr_decay: str = field(default="cosine", metadata={"help": "SFT learning rate after warm-up: 'cosine' (down to a tenth of the peak at the last step) or 'constant'."})

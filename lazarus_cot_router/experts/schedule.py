@@ -25,7 +25,7 @@ from .base import (
 )
 from .numbers import NUMBER_PATTERN, format_number, parse_number
 from .sampling import Split, pool_ids, templates
-from .vocabulary import SpecVocabulary, copy_vocabulary, words
+from .vocabulary import ANSWER_SIZES, NUMBER_WORDS, WORD, SpecVocabulary, copy_vocabulary, words
 
 DAY_MINUTES = 24 * 60
 DEFAULT_START = 9 * 60
@@ -33,8 +33,8 @@ _TASK = re.compile(rf"([A-Za-z][A-Za-z0-9_' -]*?)\s*:\s*({NUMBER_PATTERN})\s*hr"
 _START = re.compile(r"start\s*:\s*([0-9]{1,2})(?::([0-9]{2}))?")
 FLAGS = ("no_overlap", "sequential")
 _NAMED_TASK = rf"(?!(?i:{'|'.join(FLAGS)}|start)\b){_TASK.pattern}"  # a constraint word is not a task name
-_CONSTRAINT = rf"(?:{'|'.join(FLAGS)}|{_START.pattern})"
-SPEC_PATTERN = rf"{_NAMED_TASK}(?:\s*,\s*{_NAMED_TASK})*\s*\|\s*{_CONSTRAINT}(?:\s*,\s*{_CONSTRAINT})*"
+#: Words after a number that make it a duration ("2 hours", "1.25 h").
+HOUR_WORDS = frozenset({"h", "hr", "hrs", "hour", "hours"})
 #: Durations a spec may write for "30 minutes", "an hour and a quarter", ... (hours and quarters).
 QUARTER_HOURS = tuple(f"{h}.{q}" for h in range(24) for q in ("25", "5", "75"))
 
@@ -54,6 +54,41 @@ def clock(minute: int) -> str:
     """``9`` on the hour, ``10:30`` otherwise."""
     hours, minutes = divmod(minute, 60)
     return str(hours) if minutes == 0 else f"{hours}:{minutes:02d}"
+
+
+def spec_pattern(starts: tuple[str, ...] | None = None) -> str:
+    """The spec grammar; with ``starts``, a start hour is one of them (``()``: no start)."""
+    constraints = list(FLAGS)
+    if starts is None:
+        constraints.append(_START.pattern)
+    elif starts:
+        hours = "|".join(re.escape(n) for n in sorted(set(starts), key=lambda n: (-len(n), n)))
+        constraints.append(_START.pattern.replace("([0-9]{1,2})", f"({hours})", 1))
+    constraint = f"(?:{'|'.join(constraints)})"
+    # At most one of each kind: a router denied the start it wanted wrote "no_overlap" until cut off.
+    more = len(FLAGS)
+    return rf"{_NAMED_TASK}(?:\s*,\s*{_NAMED_TASK})*\s*\|\s*{constraint}(?:\s*,\s*{constraint}){{0,{more}}}"
+
+
+SPEC_PATTERN = spec_pattern()
+
+
+def stated_numbers(query: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(durations, others)``: the query's numbers (digits, or number words as
+    digits) that an hour word follows, and the rest, less those that size the
+    answer ("in under 10 words")."""
+    tokens = WORD.findall(query)
+    durations, others = [], []
+    for i, token in enumerate(tokens):
+        digits = token if token[0].isdigit() else NUMBER_WORDS.get(token.casefold())
+        if digits is None:
+            continue
+        after = tokens[i + 1].casefold() if i + 1 < len(tokens) else ""
+        if after in HOUR_WORDS:
+            durations.append(digits)
+        elif after not in ANSWER_SIZES:
+            others.append(digits)
+    return tuple(durations), tuple(others)
 
 
 def _task(text: str) -> tuple[str, int]:
@@ -145,12 +180,16 @@ class ScheduleExpert(Expert):
         keywords = ["hr", "start", *FLAGS]
         # Every duration and start time the request states is in the plan (a small router drops
         # tasks and start times), unless it states minutes that the spec writes as fractions of an hour.
-        numbers = "all"
+        numbers, pattern = "all", SPEC_PATTERN
         if {"minute", "minutes", "min", "mins", "half", "quarter"} & set(words(query)):
             keywords += QUARTER_HOURS
             numbers = None
+        else:
+            # A start is none of the stated durations: the router took "1 hour" for "start:1" (and,
+            # every number being used, dropped that task) and "under 10 words" for "start:10".
+            pattern = spec_pattern(stated_numbers(query)[1])
         # Task names come back in the plan as written: "Tara", not "tara".
-        return copy_vocabulary(query, *keywords, pattern=SPEC_PATTERN, case_sensitive=True, needs_number=True,
+        return copy_vocabulary(query, *keywords, pattern=pattern, case_sensitive=True, needs_number=True,
                                numbers=numbers)
 
     def sample_example(self, rng: random.Random, split: str) -> Example:

@@ -30,8 +30,8 @@ NUMBER_WORDS = {
 STEP_WORDS = {w: "/" if w.startswith("hal") else "*" for w in NUMBER_WORDS
               if w.startswith(("doubl", "tripl", "quadrupl", "hal", "twice", "thrice"))}
 #: A number followed by one of these sizes the answer ("in under 20 words"); it is not the task's.
-_ANSWER_SIZES = frozenset("word words sentence sentences line lines character characters bullet bullets "
-                          "point points paragraph paragraphs".split())
+ANSWER_SIZES = frozenset("word words sentence sentences line lines character characters bullet bullets "
+                         "point points paragraph paragraphs".split())
 #: Where a query's sentences (and appended instructions) break.
 _SENTENCE_BREAK = re.compile(r"[.!?;](?=\s|$)|\n")
 
@@ -110,7 +110,7 @@ def query_numbers(query: str, step_words: bool = False) -> tuple[QueryNumber, ..
     found = []
     for i, m in enumerate(matches):
         sentence = sum(b < m.start() for b in breaks)
-        sizes_answer = i + 1 < len(matches) and matches[i + 1].group().casefold() in _ANSWER_SIZES
+        sizes_answer = i + 1 < len(matches) and matches[i + 1].group().casefold() in ANSWER_SIZES
         if m.group()[0].isdigit():
             found.append(QueryNumber(frozenset([m.group()]), not sizes_answer, sentence))
             continue
