@@ -2,8 +2,8 @@
 
     python -m lazarus_cot_router.blas python bench/operator_probe.py ADAPTER [ADAPTER ...] [--split heldout] [-n 200]
 
-Held-out word problems have two to five operators each, so a router that gets
-85% of operators right solves about half of them. This feeds each problem's
+Held-out word problems have one to five operators each, so a router that gets
+85% of operators right solves only half to two thirds of the longer ones. This feeds each problem's
 gold line to the router (one forward, no decoding) and, at every operator,
 compares the model's scores of ``+ - * /``: the share where the gold operator
 ranks first and its mean probability among the four, overall and by the
@@ -48,37 +48,43 @@ def operator_ids(tokenizer) -> dict[int, str]:
     return ids
 
 
-def probe(model, tokenizer, examples, system: str) -> dict[str, list[float]]:
-    """Per group key: ``[count, argmax right, sum of P(gold)]``."""
+def probe(model, tokenizer, examples, system: str, batch_size: int = 8) -> dict[str, list[float]]:
+    """Per group key: ``[count, argmax right, sum of P(gold)]``. Teacher forcing
+    as SFT computes it (``training.sft``): the system prompt run once, the
+    problems in batches on top of it, the vocabulary head only at target tokens."""
     import mlx.core as mx
 
-    from lazarus_cot_router.prompts import encode_prompt, encode_target
+    from training.sft import compute_prefix, encode_examples, frozen_forward, make_batch, target_logits
 
     ops = operator_ids(tokenizer)
+    order = list(ops.values())
     columns = mx.array(list(ops))
+    everything = len(model.layers)  # no trained blocks to leave out: all run as "frozen"
+    prefix_ids, rows = encode_examples(tokenizer, examples, system)
+    prefix = compute_prefix(model, prefix_ids, everything)
     stats: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0.0])
-    for ex in examples:
-        head, suffix = encode_prompt(tokenizer, system, ex.query)
-        target = encode_target(tokenizer, ex.expert, ex.spec)
-        at = [j for j, t in enumerate(target) if t in ops]
-        if not at:
-            continue
-        logits = model(mx.array([head + suffix + target[:-1]]))[0]
-        first = len(head) + len(suffix) - 1
-        probs = mx.softmax(logits[mx.array([first + j for j in at])][:, columns].astype(mx.float32), axis=-1).tolist()
-        verbs = [t.split(":", 1)[1] for t in ex.tags if t.startswith("step:")]
-        previous = "start"
-        for k, (j, p) in enumerate(zip(at, probs)):
-            gold = ops[target[j]]
-            g = list(ops.values()).index(gold)
-            right = max(range(len(p)), key=p.__getitem__) == g
-            verb = verbs[k] if k < len(verbs) else "?"
-            for key in ("all", f"gold {gold}", f"position {k}", f"after {previous}", f"verb {verb}"):
-                s = stats[key]
-                s[0] += 1
-                s[1] += right
-                s[2] += p[g]
-            previous = gold
+    for first in range(0, len(rows), batch_size):
+        chunk = range(first, min(first + batch_size, len(rows)))
+        batch = make_batch([rows[i] for i in chunk])
+        logits = target_logits(model, everything, prefix["hidden"], frozen_forward(model, prefix, batch["tokens"]), batch)
+        probs = mx.softmax(logits[:, columns].astype(mx.float32), axis=-1).tolist()
+        offset = 0
+        for i in chunk:
+            target = rows[i][1]
+            verbs = [t.split(":", 1)[1] for t in examples[i].tags if t.startswith("step:")]
+            previous = "start"
+            for k, j in enumerate(j for j, t in enumerate(target) if t in ops):
+                p, gold = probs[offset + j], ops[target[j]]
+                g = order.index(gold)
+                right = max(range(len(p)), key=p.__getitem__) == g
+                verb = verbs[k] if k < len(verbs) else "?"
+                for key in ("all", f"gold {gold}", f"position {k}", f"after {previous}", f"verb {verb}"):
+                    s = stats[key]
+                    s[0] += 1
+                    s[1] += right
+                    s[2] += p[g]
+                previous = gold
+            offset += len(target)
     return dict(stats)
 
 

@@ -25,12 +25,19 @@ from .base import (
 )
 from .numbers import NUMBER_PATTERN, format_number, parse_number
 from .sampling import Split, pool_ids, templates
-from .vocabulary import ANSWER_SIZES, NUMBER_WORDS, WORD, SpecVocabulary, copy_vocabulary, words
+from .vocabulary import ANSWER_SIZES, SpecVocabulary, copy_vocabulary, query_numbers, words
 
 DAY_MINUTES = 24 * 60
 DEFAULT_START = 9 * 60
 _TASK = re.compile(rf"([A-Za-z][A-Za-z0-9_' -]*?)\s*:\s*({NUMBER_PATTERN})\s*hr")
-_START = re.compile(r"start\s*:\s*([0-9]{1,2})(?::([0-9]{2}))?")
+
+
+def _start_pattern(hours: str = "[0-9]{1,2}") -> str:
+    """``start:H`` or ``start:H:MM``, the hour matching ``hours``."""
+    return rf"start\s*:\s*({hours})(?::([0-9]{{2}}))?"
+
+
+_START = re.compile(_start_pattern())
 FLAGS = ("no_overlap", "sequential")
 _NAMED_TASK = rf"(?!(?i:{'|'.join(FLAGS)}|start)\b){_TASK.pattern}"  # a constraint word is not a task name
 #: Words after a number that make it a duration ("2 hours", "1.25 h").
@@ -62,8 +69,7 @@ def spec_pattern(starts: tuple[str, ...] | None = None) -> str:
     if starts is None:
         constraints.append(_START.pattern)
     elif starts:
-        hours = "|".join(re.escape(n) for n in sorted(set(starts), key=lambda n: (-len(n), n)))
-        constraints.append(_START.pattern.replace("([0-9]{1,2})", f"({hours})", 1))
+        constraints.append(_start_pattern("|".join(re.escape(n) for n in sorted(set(starts), key=lambda n: (-len(n), n)))))
     constraint = f"(?:{'|'.join(constraints)})"
     # At most one of each kind: a router denied the start it wanted wrote "no_overlap" until cut off.
     more = len(FLAGS)
@@ -77,17 +83,12 @@ def stated_numbers(query: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """``(durations, others)``: the query's numbers (digits, or number words as
     digits) that an hour word follows, and the rest, less those that size the
     answer ("in under 10 words")."""
-    tokens = WORD.findall(query)
     durations, others = [], []
-    for i, token in enumerate(tokens):
-        digits = token if token[0].isdigit() else NUMBER_WORDS.get(token.casefold())
-        if digits is None:
-            continue
-        after = tokens[i + 1].casefold() if i + 1 < len(tokens) else ""
-        if after in HOUR_WORDS:
-            durations.append(digits)
-        elif after not in ANSWER_SIZES:
-            others.append(digits)
+    for number in query_numbers(query):
+        if number.after in HOUR_WORDS:
+            durations.append(min(number.spellings))
+        elif number.after not in ANSWER_SIZES:
+            others.append(min(number.spellings))
     return tuple(durations), tuple(others)
 
 

@@ -98,6 +98,7 @@ class QueryNumber:
     required: bool  # whether a spec that uses its sentence must use it
     sentence: int
     op: str | None = None  # the operator a step word comes with ("*" for "triples")
+    after: str = ""  # the word that follows it, case-folded ("hours" in "2 hours")
 
 
 def query_numbers(query: str, step_words: bool = False) -> tuple[QueryNumber, ...]:
@@ -110,15 +111,16 @@ def query_numbers(query: str, step_words: bool = False) -> tuple[QueryNumber, ..
     found = []
     for i, m in enumerate(matches):
         sentence = sum(b < m.start() for b in breaks)
-        sizes_answer = i + 1 < len(matches) and matches[i + 1].group().casefold() in ANSWER_SIZES
+        after = matches[i + 1].group().casefold() if i + 1 < len(matches) else ""
+        sizes_answer = after in ANSWER_SIZES
         if m.group()[0].isdigit():
-            found.append(QueryNumber(frozenset([m.group()]), not sizes_answer, sentence))
+            found.append(QueryNumber(frozenset([m.group()]), not sizes_answer, sentence, after=after))
             continue
         spelled = _spelled(m.group().casefold())
         if spelled:
             ops = {STEP_WORDS.get(w) for w, _ in spelled}
             step = step_words and not sizes_answer and None not in ops and len(ops) == 1
-            found.append(QueryNumber(frozenset(d for _, d in spelled), step, sentence, ops.pop() if step else None))
+            found.append(QueryNumber(frozenset(d for _, d in spelled), step, sentence, ops.pop() if step else None, after))
     return tuple(found)
 
 
