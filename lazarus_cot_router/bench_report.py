@@ -111,6 +111,10 @@ def _pct(x) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
+def _warmups(n: int) -> str:
+    return f" and {n} warm-up call(s) per rewriter" if n else ""
+
+
 def _ms(x) -> str:
     return "-" if x is None else f"{1000 * x:.0f} ms"
 
@@ -134,7 +138,7 @@ def format_report(results: dict) -> str:
            f"- command: `{results['command']}`", f"- when: {results['timestamp']}",
            f"- model: `{cfg['model']}`, adapter: `{adapter}`, calibration: `{cfg['calibration'] or 'none'}`",
            (f"- queries: {cfg['n_queries']} ({queries}); latency on {cfg['latency_queries']} of them, "
-            f"after {cfg['warmup']} warm-up call(s); batches of {cfg['batch_size']} "
+            f"timed after the batched pass{_warmups(cfg['warmup'])}; batches of {cfg['batch_size']} "
             f"({cfg.get('few_shot_batch_size', cfg['batch_size'])} for few-shot); token limits: "
             f"{cfg.get('max_tokens')} (router), {cfg.get('few_shot_max_tokens')} (few-shot)"),
            (f"- machine: {machine.get('platform')}, {machine.get('cpu_count')} CPUs, mlx {machine.get('mlx')} "

@@ -277,3 +277,7 @@ def test_stated_numbers_split_durations_from_the_rest():
     durations, others = stated_numbers("Keep it under 10 words: Uma (1.25 h), two hours of swim and 1 hour of Quinn, from 8:30")
     assert durations == ("1.25", "2", "1")
     assert others == ("8", "30")  # "10 words" sizes the answer
+    # A typo'd size word still sizes the answer; a word one letter from a short size word does not.
+    assert stated_numbers("Plan 2 hours of gym, in under 20 wrds")[1] == ()
+    assert stated_numbers("Plan 2 hours of gym from 9, in 3 sentnces")[1] == ("9",)
+    assert stated_numbers("Buy 20 wine glasses")[1] == ("20",)

@@ -217,12 +217,18 @@ def place_zones(text: str, max_words: int = 7) -> dict[str, str]:
     for i, (start, _) in enumerate(tokens):
         for _, end in tokens[i:i + max_words]:
             span = text[start:end].strip(_SPAN_EDGES)
-            if not span or span in found or fold(span) in NOT_PLACES:
-                continue
-            try:
-                found[span] = resolve_zone(span)
-            except UnknownZoneError:
-                continue
+            # A name may end in an apostrophe of its own ("Homyel'", "Ust'"): offer it as written too.
+            raw = text[start:end]
+            spans = [span]
+            if raw.rstrip(_SPAN_EDGES.replace("'", "")).endswith("'") and not raw.lstrip(_SPAN_EDGES.replace("'", "")).startswith("'"):
+                spans.append(span + "'")
+            for span in dict.fromkeys(spans):
+                if not span or span in found or fold(span) in NOT_PLACES:
+                    continue
+                try:
+                    found[span] = resolve_zone(span)
+                except UnknownZoneError:
+                    continue
     return found
 
 

@@ -8,6 +8,7 @@ a plan and do not change it. A plan that would end after 24:00 is a
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from .base import (
 )
 from .numbers import NUMBER_PATTERN, format_number, parse_number
 from .sampling import Split, pool_ids, templates
-from .vocabulary import ANSWER_SIZES, SpecVocabulary, copy_vocabulary, query_numbers, words
+from .vocabulary import SpecVocabulary, copy_vocabulary, query_numbers, words
 
 DAY_MINUTES = 24 * 60
 DEFAULT_START = 9 * 60
@@ -70,10 +71,11 @@ def spec_pattern(starts: tuple[str, ...] | None = None) -> str:
         constraints.append(_START.pattern)
     elif starts:
         constraints.append(_start_pattern("|".join(re.escape(n) for n in sorted(set(starts), key=lambda n: (-len(n), n)))))
-    constraint = f"(?:{'|'.join(constraints)})"
-    # At most one of each kind: a router denied the start it wanted wrote "no_overlap" until cut off.
-    more = len(FLAGS)
-    return rf"{_NAMED_TASK}(?:\s*,\s*{_NAMED_TASK})*\s*\|\s*{constraint}(?:\s*,\s*{constraint}){{0,{more}}}"
+    # Each kind at most once, in any order: a router denied the start it wanted wrote "no_overlap,
+    # no_overlap, ..." until cut off.
+    orders = (r"\s*,\s*".join(f"(?:{c})" for c in order)
+              for k in range(1, len(constraints) + 1) for order in itertools.permutations(constraints, k))
+    return rf"{_NAMED_TASK}(?:\s*,\s*{_NAMED_TASK})*\s*\|\s*(?:{'|'.join(orders)})"
 
 
 SPEC_PATTERN = spec_pattern()
@@ -87,7 +89,7 @@ def stated_numbers(query: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     for number in query_numbers(query):
         if number.after in HOUR_WORDS:
             durations.append(min(number.spellings))
-        elif number.after not in ANSWER_SIZES:
+        elif not number.sizes_answer:
             others.append(min(number.spellings))
     return tuple(durations), tuple(others)
 

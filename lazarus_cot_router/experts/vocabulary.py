@@ -99,28 +99,39 @@ class QueryNumber:
     sentence: int
     op: str | None = None  # the operator a step word comes with ("*" for "triples")
     after: str = ""  # the word that follows it, case-folded ("hours" in "2 hours")
+    sizes_answer: bool = False  # "20" in "in under 20 words" (or "20 wrds")
+
+
+def sizes_answer(word: str) -> bool:
+    """Whether a number followed by the case-folded ``word`` sizes the answer,
+    typos of one letter in the longer size words included ("20 wrds"; not
+    "wine" for "line")."""
+    return word in ANSWER_SIZES or (len(word) >= 4 and any(len(size) >= 5 and _one_edit(word, size) for size in ANSWER_SIZES))
 
 
 def query_numbers(query: str, step_words: bool = False) -> tuple[QueryNumber, ...]:
     """The query's numbers in order. Digits are required, number words not
     ("one" in "every remaining one"), except ``STEP_WORDS`` if ``step_words``
-    (which then also carry their operator); nor is a number that sizes the
-    answer ("in under 20 words")."""
+    (which then also carry their operator) that do not start a compound
+    ("Double-check your answer"); nor is a number that sizes the answer ("in
+    under 20 words")."""
     breaks = [m.start() for m in _SENTENCE_BREAK.finditer(query)]
     matches = list(WORD.finditer(query))
     found = []
     for i, m in enumerate(matches):
         sentence = sum(b < m.start() for b in breaks)
         after = matches[i + 1].group().casefold() if i + 1 < len(matches) else ""
-        sizes_answer = after in ANSWER_SIZES
+        size = sizes_answer(after)
         if m.group()[0].isdigit():
-            found.append(QueryNumber(frozenset([m.group()]), not sizes_answer, sentence, after=after))
+            found.append(QueryNumber(frozenset([m.group()]), not size, sentence, after=after, sizes_answer=size))
             continue
         spelled = _spelled(m.group().casefold())
         if spelled:
             ops = {STEP_WORDS.get(w) for w, _ in spelled}
-            step = step_words and not sizes_answer and None not in ops and len(ops) == 1
-            found.append(QueryNumber(frozenset(d for _, d in spelled), step, sentence, ops.pop() if step else None, after))
+            compound = query[m.end():m.end() + 2][:1] == "-" and query[m.end() + 1:m.end() + 2].isalpha()
+            step = step_words and not size and not compound and None not in ops and len(ops) == 1
+            found.append(QueryNumber(frozenset(d for _, d in spelled), step, sentence, ops.pop() if step else None,
+                                     after, size))
     return tuple(found)
 
 
