@@ -205,6 +205,7 @@ NOT_PLACES = frozenset(
     "to what when where which who why will with you your best north south east west new rest".split()
 )
 _SPAN_EDGES = " .,!?;:\"'()[]{}"
+_EDGES_BUT_APOSTROPHE = _SPAN_EDGES.replace("'", "")
 
 
 def place_zones(text: str, max_words: int = 7) -> dict[str, str]:
@@ -216,13 +217,7 @@ def place_zones(text: str, max_words: int = 7) -> dict[str, str]:
     found: dict[str, str] = {}
     for i, (start, _) in enumerate(tokens):
         for _, end in tokens[i:i + max_words]:
-            span = text[start:end].strip(_SPAN_EDGES)
-            # A name may end in an apostrophe of its own ("Homyel'", "Ust'"): offer it as written too.
-            raw = text[start:end]
-            spans = [span]
-            if raw.rstrip(_SPAN_EDGES.replace("'", "")).endswith("'") and not raw.lstrip(_SPAN_EDGES.replace("'", "")).startswith("'"):
-                spans.append(span + "'")
-            for span in dict.fromkeys(spans):
+            for span in _span_spellings(text[start:end]):
                 if not span or span in found or fold(span) in NOT_PLACES:
                     continue
                 try:
@@ -230,6 +225,14 @@ def place_zones(text: str, max_words: int = 7) -> dict[str, str]:
                 except UnknownZoneError:
                     continue
     return found
+
+
+def _span_spellings(raw: str) -> list[str]:
+    """``raw`` with edge punctuation trimmed, and, for a name that ends in an
+    apostrophe of its own ("Homyel'"; not a quoted 'Tokyo'), as written too."""
+    span = raw.strip(_SPAN_EDGES)
+    kept = raw.strip(_EDGES_BUT_APOSTROPHE)
+    return [span, span + "'"] if span and kept.endswith("'") and not kept.startswith("'") else [span]
 
 
 def _copyable(name: str) -> bool:

@@ -30,10 +30,12 @@ NUMBER_WORDS = {
 STEP_WORDS = {w: "/" if w.startswith("hal") else "*" for w in NUMBER_WORDS
               if w.startswith(("doubl", "tripl", "quadrupl", "hal", "twice", "thrice"))}
 #: A number followed by one of these sizes the answer ("in under 20 words"); it is not the task's.
-ANSWER_SIZES = frozenset("word words sentence sentences line lines character characters bullet bullets "
-                         "point points paragraph paragraphs".split())
+_ANSWER_SIZES = frozenset("word words sentence sentences line lines character characters bullet bullets "
+                          "point points paragraph paragraphs".split())
 #: Where a query's sentences (and appended instructions) break.
 _SENTENCE_BREAK = re.compile(r"[.!?;](?=\s|$)|\n")
+#: A hyphen and a letter after a word: the word starts a compound ("Double-check").
+_COMPOUND_REST = re.compile(r"-[^\W\d_]")
 
 
 def words(text: str) -> list[str]:
@@ -106,7 +108,7 @@ def sizes_answer(word: str) -> bool:
     """Whether a number followed by the case-folded ``word`` sizes the answer,
     typos of one letter in the longer size words included ("20 wrds"; not
     "wine" for "line")."""
-    return word in ANSWER_SIZES or (len(word) >= 4 and any(len(size) >= 5 and _one_edit(word, size) for size in ANSWER_SIZES))
+    return word in _ANSWER_SIZES or (len(word) >= 4 and any(len(size) >= 5 and _one_edit(word, size) for size in _ANSWER_SIZES))
 
 
 def query_numbers(query: str, step_words: bool = False) -> tuple[QueryNumber, ...]:
@@ -128,7 +130,7 @@ def query_numbers(query: str, step_words: bool = False) -> tuple[QueryNumber, ..
         spelled = _spelled(m.group().casefold())
         if spelled:
             ops = {STEP_WORDS.get(w) for w, _ in spelled}
-            compound = query[m.end():m.end() + 2][:1] == "-" and query[m.end() + 1:m.end() + 2].isalpha()
+            compound = _COMPOUND_REST.match(query, m.end()) is not None
             step = step_words and not size and not compound and None not in ops and len(ops) == 1
             found.append(QueryNumber(frozenset(d for _, d in spelled), step, sentence, ops.pop() if step else None,
                                      after, size))
