@@ -17,8 +17,9 @@ plus a few grammar words, so decoding can rule those mistakes out:
 * an expert may also ask for a numbers rule (``SpecVocabulary.numbers``): the
   spec uses every number of the query's sentences it draws from (schedules),
   in the query's order with step words as numbers (word problems: no dropped,
-  reordered or repeated step, "triples" only as ``*3``); a line that runs into
-  a dead end under the rule is finished without it;
+  reordered or repeated step, "triples" only as ``*3``, a rate like "$11 each"
+  only as ``*11``; schedules: the ``|`` only after every stated duration); a
+  line that runs into a dead end under the rule is finished without it;
 * an expert with an empty spec (``chat``) allows nothing but `` ->``;
 * an expert that cannot take the query (arithmetic without a number) is not
   offered at all.
@@ -78,6 +79,8 @@ class _SpecRules:
     surface: dict  # key of counts -> the word as the query writes it
     numbers_rule: str | None = None
     numbers: tuple[QueryNumber, ...] = ()
+    numbers_mark: str | None = None
+    late_numbers: frozenset[str] = frozenset()
 
     @classmethod
     def build(cls, vocab: SpecVocabulary, query: str) -> "_SpecRules":
@@ -88,7 +91,8 @@ class _SpecRules:
             surface.setdefault(key(w), w)
         numbers = query_numbers(query, step_words=vocab.numbers == "in_order") if vocab.numbers else ()
         return cls(vocab.mode, vocab.keywords, vocab.phrases, vocab.pattern, vocab.case_sensitive,
-                   Counter(key(w) for w in found), surface, vocab.numbers, numbers)
+                   Counter(key(w) for w in found), surface, vocab.numbers, numbers, vocab.numbers_mark,
+                   vocab.late_numbers)
 
     @property
     def empty(self) -> bool:
@@ -267,10 +271,11 @@ def _numbers_ok(rules: _SpecRules, spec: str, open_number: bool, complete: bool)
     used = [number for _, number in numbers]
     tokens = rules.numbers
     if rules.numbers_rule == "all":
-        if not complete:
+        if not complete and not (rules.numbers_mark and rules.numbers_mark in spec):
             return True  # the copy counts already stop a number being used twice
         touched = {t.sentence for t in tokens if t.spellings & set(used)}
-        need = Counter(min(t.spellings) for t in tokens if t.required and t.sentence in touched)
+        need = Counter(min(t.spellings) for t in tokens if t.required and t.sentence in touched
+                       and (complete or not t.spellings & rules.late_numbers))
         have = Counter(used)
         return all(have[number] >= n for number, n in need.items())
     if _SIGNED_NUMBER.search(spec):

@@ -155,6 +155,8 @@ def test_continuations_finish_the_open_word_or_the_line():
 
 def test_number_words():
     assert number_words_in("She triples them, then doubles them") == ["3", "2"]
+    # English words one letter from a number word are not its typos.
+    assert number_words_in("There, right now, he threw the eighth weight") == []
     assert number_words_in("quadrupels") == ["4"]  # one swap
     assert number_words_in("fives and sixes") == []
 
@@ -281,6 +283,26 @@ def test_tiny_random_model_writes_only_valid_lines(tiny_model_dir):
     # the model once decoded its way out of with garbage ("+24 - - 33").
     ("Bo has 303 beads, receives 24, triples his beads and misplaces 33.", "word_problem: beads:303 | +24 -"),
     ("Bo has 303 beads, receives 24 and misplaces 33.", "word_problem: beads:303 | +24 - -"),
+    # A rate ("$11 each", "$14 apiece") multiplies: the router wrote "-11".
+    ("There are 215 plums in Arthur's basket. He buys 28 more and sells the rest for $11 EACH.",
+     "word_problem: plums:215 | +28 -11"),
+    ("Kwame has 82 balloons. He gets 20 and sells every remaining one at $11 apiece.",
+     "word_problem: balloons:82 | +20 +11"),
+    # ... and "one" in "every remaining one" is no step it could take instead.
+    ("Kwame has 82 balloons. He gets 20 and sells every remaining one at $11 apiece.",
+     "word_problem: balloons:82 | +20 -"),
+    # "There" is not "three", nor "right" "eight": no number to start from.
+    ("There are 180 muffins in Zoe's tin. She is given 15 by a neighbor.", "word_problem: muffins:3"),
+    ("There are 180 muffins in Zoe's tin right now. She is given 15.", "word_problem: muffins:180 | +8"),
+    # The "|" of a schedule comes after every stated duration (nothing after it can hold one): a
+    # router that wrote it a task early dropped the task.
+    ("PUT TOGETHER A TIMETABLE WITH groceries LASTING 0.25 HOURS AND Tara LASTING 4 HOURS, WITH no overlap",
+     "schedule: groceries:0.25hr |"),
+    # A task name is words, none of them a grammar word: denied its "|", the router wrote one long name.
+    ("Arrange groceries lasting 0.25 hours and Tara lasting 4 hours, with no overlap",
+     "schedule: groceries:0.25hr,Tara lasting 4hr"),
+    ("Arrange groceries lasting 0.25 hours and Tara lasting 4 hours, with no overlap",
+     "schedule: groceries:0.25hr,Tara - no_overlap"),
 ])
 def test_numbers_rule_rejects_dropped_and_reordered_steps(query, line):
     assert not constraint_for(query).allows(line)
@@ -300,6 +322,10 @@ def test_numbers_rule_rejects_dropped_and_reordered_steps(query, line):
     ("Double-check your answer - At first, Omar owns 514 oranges. He drops 8 and buys 5 more.",
      "word_problem: oranges:514 | -8 +5 ->"),
     ("Starting at 10, schedule gym (1hr) and yoga (2hr)", "schedule: gym:1hr,yoga:2hr | start:10 ->"),
+    # A start hour is still to come after the "|".
+    ("Help me organize my afternoon: Rosa lasting 1.5 hours and Stefan lasting 1.25 hours, kicking off at 14.",
+     "schedule: Rosa:1.5hr,Stefan:1.25hr | start:14 ->"),
+    ("Ann has 12 pens and sells the rest for $2 each.", "word_problem: pens:12 | *2 ->"),
     ("Schedule gym (1hr) and yoga (2hr), no overlap. Keep it under 10 words.",
      "schedule: gym:1hr,yoga:2hr | no_overlap ->"),
 ])
@@ -319,6 +345,10 @@ def test_query_numbers_mark_required_numbers_and_sentences():
     found = query_numbers("Ann has 12 pens, triples them and sells every remaining one at $2. Answer in 3 words!",
                           step_words=True)
     assert [(sorted(n.spellings), n.required, n.sentence, n.op) for n in found] == [
-        (["12"], True, 0, None), (["3"], True, 0, "*"), (["1"], False, 0, None), (["2"], True, 0, None),
-        (["3"], False, 1, None)]
+        (["12"], True, 0, None), (["3"], True, 0, "*"), (["2"], True, 0, None), (["3"], False, 1, None)]
+    assert [sorted(n.spellings) for n in query_numbers("Sell one more")] == [["1"]]
     assert not any(n.required for n in query_numbers("she triples them", step_words=False))
+    # A rate carries its operator in word problems; "5 pints" does not size the answer as "5 points" would.
+    assert [n.op for n in query_numbers("Sell 5 pints at $3 each", step_words=True)] == [None, "*"]
+    assert [n.op for n in query_numbers("Sell 5 pints at $3 each")] == [None, None]
+    assert [n.required for n in query_numbers("Sell 5 pints at $3 each")] == [True, True]

@@ -40,7 +40,11 @@ def _start_pattern(hours: str = "[0-9]{1,2}") -> str:
 
 _START = re.compile(_start_pattern())
 FLAGS = ("no_overlap", "sequential")
-_NAMED_TASK = rf"(?!(?i:{'|'.join(FLAGS)}|start)\b){_TASK.pattern}"  # a constraint word is not a task name
+#: A task name as the decoder lets the router write it (the parser takes more): words of letters
+#: (digits and ``_'-`` inside them), none a grammar word. With any name the parser takes, a router
+#: denied its ``|`` wrote "Tara LASTING 4hr - no_overlap - no_overlap ..." as one task name.
+_NAME_WORD = rf"(?!(?i:{'|'.join(FLAGS)}|start|hr)\b)[A-Za-z][A-Za-z0-9_'-]*"
+_NAMED_TASK = rf"{_NAME_WORD}(?: {_NAME_WORD})*\s*:\s*({NUMBER_PATTERN})\s*hr"
 #: Words after a number that make it a duration ("2 hours", "1.25 h").
 HOUR_WORDS = frozenset({"h", "hr", "hrs", "hour", "hours"})
 #: Durations a spec may write for "30 minutes", "an hour and a quarter", ... (hours and quarters).
@@ -183,17 +187,18 @@ class ScheduleExpert(Expert):
         keywords = ["hr", "start", *FLAGS]
         # Every duration and start time the request states is in the plan (a small router drops
         # tasks and start times), unless it states minutes that the spec writes as fractions of an hour.
-        numbers, pattern = "all", SPEC_PATTERN
+        numbers, pattern, starts = "all", SPEC_PATTERN, ()
         if {"minute", "minutes", "min", "mins", "half", "quarter"} & set(words(query)):
             keywords += QUARTER_HOURS
             numbers = None
         else:
             # A start is none of the stated durations: the router took "1 hour" for "start:1" (and,
             # every number being used, dropped that task) and "under 10 words" for "start:10".
-            pattern = spec_pattern(stated_numbers(query)[1])
+            starts = stated_numbers(query)[1]
+            pattern = spec_pattern(starts)
         # Task names come back in the plan as written: "Tara", not "tara".
         return copy_vocabulary(query, *keywords, pattern=pattern, case_sensitive=True, needs_number=True,
-                               numbers=numbers)
+                               numbers=numbers, numbers_mark="|", late_numbers=frozenset(starts))
 
     def sample_example(self, rng: random.Random, split: str) -> Example:
         return self.example(*compose(rng, split))

@@ -29,9 +29,28 @@ NUMBER_WORDS = {
 #: ``/2``), unlike "one" in "sells every remaining one": the word -> the step's operator.
 STEP_WORDS = {w: "/" if w.startswith("hal") else "*" for w in NUMBER_WORDS
               if w.startswith(("doubl", "tripl", "quadrupl", "hal", "twice", "thrice"))}
+#: A number followed by one of these is a rate, a word problem's multiplier ("sells the rest for
+#: $11 each", "at $14 apiece"): the 135M router wrote ``-11`` for it.
+_RATE_WORDS = frozenset({"each", "apiece"})
+#: "one" after one of these is a pronoun ("sells every remaining one"), no number.
+_PRONOUN_ONE_AFTER = frozenset({"remaining", "every", "each", "this", "that", "which", "any", "no"})
 #: A number followed by one of these sizes the answer ("in under 20 words"); it is not the task's.
 _ANSWER_SIZES = frozenset("word words sentence sentences line lines character characters bullet bullets "
                           "point points paragraph paragraphs".split())
+#: English words one letter away from a number or answer-size word, never read as its typo
+#: ("right" is not "eight", "there" not "three", "5 pints" not "5 points"): every such word of
+#: Debian's wamerican list, less the plurals and forms that mean the number ("dozens", "halve").
+_REAL_WORDS = frozenset("""
+    alines ballet ballets bight billet billets bulled calved calves cords cozen dines doable doublet
+    doublets doubted doyen dozed dozes eighth eighty fight fines fords gullet gullets haled hales
+    haloed haloes halted haves height hines ines joint joints keven lanes liens lies light likes limes
+    lined linen linens liner liners links lints linus lives lords might mines mullet mullets night
+    nines paint paints pines pint pints pointy print prints pullet pullets quadruped quadruplet
+    quadruplets right salved salves semen sentenced sentience sever severn sight steven swords there
+    thrace threw thrive throe tight tines trialed trice trifle trifled trifles trilled tripe triplet
+    triplets trippe tripped twine tyree valved valves vines wards weight wight wines woods wordy works
+    worlds worms
+""".split())
 #: Where a query's sentences (and appended instructions) break.
 _SENTENCE_BREAK = re.compile(r"[.!?;](?=\s|$)|\n")
 #: A hyphen and a letter after a word: the word starts a compound ("Double-check").
@@ -68,6 +87,11 @@ class SpecVocabulary:
     #: and the spec's numbers follow the query's order from wherever it starts,
     #: with step words ("triples") counted as numbers. ``None``: numbers are free.
     numbers: str | None = None
+    #: With ``numbers="all"``: a mark after which the grammar takes no number but ``late_numbers``
+    #: (the schedule's ``|``, then only a start hour); the spec writes it only once it has used
+    #: every other number the rule wants (a router that wrote ``|`` a task early had to drop it).
+    numbers_mark: str | None = None
+    late_numbers: frozenset[str] = frozenset()
 
     def __post_init__(self):
         if self.mode not in ("copy", "choice", "empty", "never"):
@@ -87,7 +111,7 @@ def _spelled(word: str) -> list[tuple[str, str]]:
     """``(number word, digits)`` that the case-folded ``word`` is, or is one typo away from."""
     if word in NUMBER_WORDS:
         return [(word, NUMBER_WORDS[word])]
-    if len(word) < 5:
+    if len(word) < 5 or word in _REAL_WORDS:
         return []
     return sorted({digits: (w, digits) for w, digits in NUMBER_WORDS.items() if len(w) >= 5 and _one_edit(word, w)}.values())
 
@@ -99,7 +123,7 @@ class QueryNumber:
     spellings: frozenset[str]  # as a spec writes it: "622.06"; "3" for "triples"
     required: bool  # whether a spec that uses its sentence must use it
     sentence: int
-    op: str | None = None  # the operator a step word comes with ("*" for "triples")
+    op: str | None = None  # the operator a step word or rate comes with ("*" for "triples", "$9 each")
     after: str = ""  # the word that follows it, case-folded ("hours" in "2 hours")
     sizes_answer: bool = False  # "20" in "in under 20 words" (or "20 wrds")
 
@@ -108,7 +132,7 @@ def sizes_answer(word: str) -> bool:
     """Whether a number followed by the case-folded ``word`` sizes the answer,
     typos of one letter in the longer size words included ("20 wrds"; not
     "wine" for "line")."""
-    return word in _ANSWER_SIZES or (len(word) >= 4 and any(len(size) >= 5 and _one_edit(word, size) for size in _ANSWER_SIZES))
+    return word in _ANSWER_SIZES or (len(word) >= 4 and word not in _REAL_WORDS and any(len(size) >= 5 and _one_edit(word, size) for size in _ANSWER_SIZES))
 
 
 def query_numbers(query: str, step_words: bool = False) -> tuple[QueryNumber, ...]:
@@ -116,7 +140,8 @@ def query_numbers(query: str, step_words: bool = False) -> tuple[QueryNumber, ..
     ("one" in "every remaining one"), except ``STEP_WORDS`` if ``step_words``
     (which then also carry their operator) that do not start a compound
     ("Double-check your answer"); nor is a number that sizes the answer ("in
-    under 20 words")."""
+    under 20 words"); "one" as a pronoun ("every remaining one") is no number.
+    With ``step_words``, a rate ("$11 each") carries ``*``."""
     breaks = [m.start() for m in _SENTENCE_BREAK.finditer(query)]
     matches = list(WORD.finditer(query))
     found = []
@@ -125,9 +150,12 @@ def query_numbers(query: str, step_words: bool = False) -> tuple[QueryNumber, ..
         after = matches[i + 1].group().casefold() if i + 1 < len(matches) else ""
         size = sizes_answer(after)
         if m.group()[0].isdigit():
-            found.append(QueryNumber(frozenset([m.group()]), not size, sentence, after=after, sizes_answer=size))
+            rate = "*" if step_words and after in _RATE_WORDS else None
+            found.append(QueryNumber(frozenset([m.group()]), not size, sentence, rate, after, size))
             continue
         spelled = _spelled(m.group().casefold())
+        if m.group().casefold() == "one" and i and matches[i - 1].group().casefold() in _PRONOUN_ONE_AFTER:
+            continue
         if spelled:
             ops = {STEP_WORDS.get(w) for w, _ in spelled}
             compound = _COMPOUND_REST.match(query, m.end()) is not None
@@ -152,11 +180,13 @@ def _one_edit(a: str, b: str) -> bool:
 
 def copy_vocabulary(query: str, *keywords: str, phrases: frozenset[str] = frozenset(),
                     pattern: str | None = None, case_sensitive: bool = False,
-                    needs_number: bool = False, numbers: str | None = None) -> SpecVocabulary:
+                    needs_number: bool = False, numbers: str | None = None, numbers_mark: str | None = None,
+                    late_numbers: frozenset[str] = frozenset()) -> SpecVocabulary:
     """Query words plus ``keywords`` plus the digits of its number words (each
     as often as the query spells it); ``mode="never"`` if ``needs_number`` and
     the query has no number at all."""
     spelled = number_words_in(query)
     if needs_number and not spelled and not any(ch.isdigit() for ch in query):
         return SpecVocabulary("never")
-    return SpecVocabulary("copy", frozenset(keywords), phrases, pattern, case_sensitive, tuple(spelled), numbers)
+    return SpecVocabulary("copy", frozenset(keywords), phrases, pattern, case_sensitive, tuple(spelled), numbers,
+                          numbers_mark, late_numbers)
