@@ -258,6 +258,8 @@ def _spec_ok(rules: _SpecRules, spec: str, complete: bool) -> bool:
 #: A spec ending in one of these waits for a number ("eggs:16 | -3 *").
 _AWAITING_NUMBER = "|+-*/"
 _SIGNED_NUMBER = regex.compile(r"[-+*/]\s*[-+]")
+#: The noun a word problem's spec counts ("plums" of "plums:128 | ...").
+_HEAD_WORD = regex.compile(r"\s*([^\W\d]+)\s*:")
 
 
 def _numbers_ok(rules: _SpecRules, spec: str, open_number: bool, complete: bool) -> bool:
@@ -280,19 +282,28 @@ def _numbers_ok(rules: _SpecRules, spec: str, open_number: bool, complete: bool)
         return all(have[number] >= n for number, n in need.items())
     if _SIGNED_NUMBER.search(spec):
         return False  # "+24 - -33": the query's numbers carry no sign of their own here
+    head = _HEAD_WORD.match(spec)
+    counting = [k for k, t in enumerate(tokens) if head and t.after == head.group(1).casefold()]
+
+    def following(j: int | None) -> list[int]:
+        # The first number counts the spec's noun where the query writes one before it ("128
+        # plums"): the router started "plums:37" from the next sentence's step.
+        found = _next_numbers(tokens, j)
+        return [k for k in found if k in counting] if j is None and counting else found
+
     states: set[int | None] = {None}  # index after the last query number matched; None: none yet
     for op, number in numbers:
-        states = {k + 1 for j in states for k in _next_numbers(tokens, j)
+        states = {k + 1 for j in states for k in following(j)
                   if number in tokens[k].spellings and tokens[k].op in (None, op)}
         if not states:
             return False
     if opened:
         op, prefix = opened
         return any(s.startswith(prefix) and tokens[k].op in (None, op)
-                   for j in states for k in _next_numbers(tokens, j) for s in tokens[k].spellings)
+                   for j in states for k in following(j) for s in tokens[k].spellings)
     pending = spec.rstrip()[-1:]
     if pending and pending in _AWAITING_NUMBER:
-        return any(pending == "|" or tokens[k].op in (None, pending) for j in states for k in _next_numbers(tokens, j))
+        return any(pending == "|" or tokens[k].op in (None, pending) for j in states for k in following(j))
     if not complete:
         return True
     # Done: no required number is left in the sentence of the last one used.

@@ -291,6 +291,14 @@ def test_tiny_random_model_writes_only_valid_lines(tiny_model_dir):
     # ... and "one" in "every remaining one" is no step it could take instead.
     ("Kwame has 82 balloons. He gets 20 and sells every remaining one at $11 apiece.",
      "word_problem: balloons:82 | +20 -"),
+    # A share ("into 7 bags", "among 9 friends") divides: the router wrote "-7".
+    ("There are 366 pretzels in Victor's bag. He drops 24 and packs them equally into 7 bags.",
+     "word_problem: pretzels:366 | -24 -7"),
+    ("Ann has 90 pens and splits them equally among 9 friends.", "word_problem: pens:90 | *9"),
+    # The start counts the noun where the query writes a number before it: the router started
+    # from the next sentence's step ("plums:37").
+    ("There are 128 plums in Zoe's basket. She drops 37, eats 39 and sells the rest for $8 each.",
+     "word_problem: plums:37"),
     # "There" is not "three", nor "right" "eight": no number to start from.
     ("There are 180 muffins in Zoe's tin. She is given 15 by a neighbor.", "word_problem: muffins:3"),
     ("There are 180 muffins in Zoe's tin right now. She is given 15.", "word_problem: muffins:180 | +8"),
@@ -326,6 +334,11 @@ def test_numbers_rule_rejects_dropped_and_reordered_steps(query, line):
     ("Help me organize my afternoon: Rosa lasting 1.5 hours and Stefan lasting 1.25 hours, kicking off at 14.",
      "schedule: Rosa:1.5hr,Stefan:1.25hr | start:14 ->"),
     ("Ann has 12 pens and sells the rest for $2 each.", "word_problem: pens:12 | *2 ->"),
+    ("There are 366 pretzels in Victor's bag. He drops 24 and packs them equally into 7 bags.",
+     "word_problem: pretzels:366 | -24 /7 ->"),
+    # No number before the noun the spec counts ("€460 in Henry's purse"): any start.
+    ("There are €460 in Henry's purse. He quadruples his money and is given €38 by a neighbor.",
+     "word_problem: euros:460 | *4 +38 ->"),
     ("Schedule gym (1hr) and yoga (2hr), no overlap. Keep it under 10 words.",
      "schedule: gym:1hr,yoga:2hr | no_overlap ->"),
 ])
@@ -350,5 +363,6 @@ def test_query_numbers_mark_required_numbers_and_sentences():
     assert not any(n.required for n in query_numbers("she triples them", step_words=False))
     # A rate carries its operator in word problems; "5 pints" does not size the answer as "5 points" would.
     assert [n.op for n in query_numbers("Sell 5 pints at $3 each", step_words=True)] == [None, "*"]
+    assert [n.op for n in query_numbers("Pack 40 into 5 bags", step_words=True)] == [None, "/"]
     assert [n.op for n in query_numbers("Sell 5 pints at $3 each")] == [None, None]
     assert [n.required for n in query_numbers("Sell 5 pints at $3 each")] == [True, True]

@@ -32,6 +32,9 @@ STEP_WORDS = {w: "/" if w.startswith("hal") else "*" for w in NUMBER_WORDS
 #: A number followed by one of these is a rate, a word problem's multiplier ("sells the rest for
 #: $11 each", "at $14 apiece"): the 135M router wrote ``-11`` for it.
 _RATE_WORDS = frozenset({"each", "apiece"})
+#: A number after one of these is a divisor ("splits them equally among 9 friends", "packs them
+#: into 7 bags"): the router wrote ``-7`` for it.
+_SHARE_WORDS = frozenset({"among", "amongst", "between", "into"})
 #: "one" after one of these is a pronoun ("sells every remaining one"), no number.
 _PRONOUN_ONE_AFTER = frozenset({"remaining", "every", "each", "this", "that", "which", "any", "no"})
 #: A number followed by one of these sizes the answer ("in under 20 words"); it is not the task's.
@@ -123,7 +126,7 @@ class QueryNumber:
     spellings: frozenset[str]  # as a spec writes it: "622.06"; "3" for "triples"
     required: bool  # whether a spec that uses its sentence must use it
     sentence: int
-    op: str | None = None  # the operator a step word or rate comes with ("*" for "triples", "$9 each")
+    op: str | None = None  # the operator a step word, rate or share comes with ("*" for "triples", "$9 each")
     after: str = ""  # the word that follows it, case-folded ("hours" in "2 hours")
     sizes_answer: bool = False  # "20" in "in under 20 words" (or "20 wrds")
 
@@ -141,7 +144,7 @@ def query_numbers(query: str, step_words: bool = False) -> tuple[QueryNumber, ..
     (which then also carry their operator) that do not start a compound
     ("Double-check your answer"); nor is a number that sizes the answer ("in
     under 20 words"); "one" as a pronoun ("every remaining one") is no number.
-    With ``step_words``, a rate ("$11 each") carries ``*``."""
+    With ``step_words``, a rate ("$11 each") carries ``*``, a share ("among 9") ``/``."""
     breaks = [m.start() for m in _SENTENCE_BREAK.finditer(query)]
     matches = list(WORD.finditer(query))
     found = []
@@ -150,12 +153,13 @@ def query_numbers(query: str, step_words: bool = False) -> tuple[QueryNumber, ..
         after = matches[i + 1].group().casefold() if i + 1 < len(matches) else ""
         size = sizes_answer(after)
         if m.group()[0].isdigit():
-            rate = "*" if step_words and after in _RATE_WORDS else None
-            found.append(QueryNumber(frozenset([m.group()]), not size, sentence, rate, after, size))
+            before = matches[i - 1].group().casefold() if i else ""
+            op = None if not step_words else "*" if after in _RATE_WORDS else "/" if before in _SHARE_WORDS else None
+            found.append(QueryNumber(frozenset([m.group()]), not size, sentence, op, after, size))
             continue
-        spelled = _spelled(m.group().casefold())
         if m.group().casefold() == "one" and i and matches[i - 1].group().casefold() in _PRONOUN_ONE_AFTER:
             continue
+        spelled = _spelled(m.group().casefold())
         if spelled:
             ops = {STEP_WORDS.get(w) for w, _ in spelled}
             compound = _COMPOUND_REST.match(query, m.end()) is not None
