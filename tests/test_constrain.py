@@ -299,6 +299,13 @@ def test_tiny_random_model_writes_only_valid_lines(tiny_model_dir):
     # from the next sentence's step ("plums:37").
     ("There are 128 plums in Zoe's basket. She drops 37, eats 39 and sells the rest for $8 each.",
      "word_problem: plums:37"),
+    # A duration is a stated one ("from 16:30" is no "16hr"), and a name has no digits ("your-4hr").
+    ("Arrange Stefan lasting 1 hour and standup lasting 2 hours, so nothing overlaps and from 16:30 on",
+     "schedule: Stefan:1hr,overlaps:16hr"),
+    ("Arrange Xavier lasting 1 hour and Yara lasting 4 hours for your team", "schedule: Xavier:1hr,your-4hr"),
+    # An operand is signed only where the query signs that number.
+    ("How much is -785.75 shared equally among 36644?", "divide: -785.75 / -36644"),
+    ("What is 10 - 3?", "subtract: -10"),
     # "There" is not "three", nor "right" "eight": no number to start from.
     ("There are 180 muffins in Zoe's tin. She is given 15 by a neighbor.", "word_problem: muffins:3"),
     ("There are 180 muffins in Zoe's tin right now. She is given 15.", "word_problem: muffins:180 | +8"),
@@ -334,6 +341,11 @@ def test_numbers_rule_rejects_dropped_and_reordered_steps(query, line):
     ("Help me organize my afternoon: Rosa lasting 1.5 hours and Stefan lasting 1.25 hours, kicking off at 14.",
      "schedule: Rosa:1.5hr,Stefan:1.25hr | start:14 ->"),
     ("Ann has 12 pens and sells the rest for $2 each.", "word_problem: pens:12 | *2 ->"),
+    ("How much is -785.75 shared equally among 36644?", "divide: -785.75 / 36644 ->"),
+    ("Arrange Stefan lasting 1 hour and check-in lasting 2 hours from 16:30",
+     "schedule: Stefan:1hr,check-in:2hr | start:16:30 ->"),
+    ("What's 10200 split -846.28 ways?", "divide: 10200 / -846.28 ->"),
+    ("What is negative 5 times -5?", "multiply: -5 * -5 ->"),
     ("There are 366 pretzels in Victor's bag. He drops 24 and packs them equally into 7 bags.",
      "word_problem: pretzels:366 | -24 /7 ->"),
     # No number before the noun the spec counts ("€460 in Henry's purse"): any start.

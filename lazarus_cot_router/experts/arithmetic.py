@@ -12,6 +12,18 @@ from .sampling import Split, Template, pool_ids, templates
 from .vocabulary import SpecVocabulary, copy_vocabulary
 
 _SPEC = re.compile(rf"({NUMBER_PATTERN})\s*([-+*/])\s*({NUMBER_PATTERN})")
+#: A number the query writes with its own minus ("-785.75", "negative 5"; not the "- 3" of
+#: "10 - 3" or "10-3").
+_NEGATIVE = re.compile(r"(?:(?<![\w.])-|\bnegative\s+)([0-9]+(?:\.[0-9]+)?)", re.IGNORECASE)
+
+
+def operand_pattern(query: str) -> str:
+    """An operand as the decoder may write it: unsigned, or signed where the
+    query signs that number (the router wrote ``-785.75 / -36644`` for
+    "-785.75 shared equally among 36644")."""
+    signed = sorted(set(_NEGATIVE.findall(query)), key=lambda n: (-len(n), n))
+    unsigned = r"[0-9]+(?:\.[0-9]+)?"
+    return f"(?:-(?:{'|'.join(map(re.escape, signed))})|{unsigned})" if signed else unsigned
 
 _GENERIC = Split(
     "templates",
@@ -112,8 +124,8 @@ class ArithmeticExpert(Expert):
         return HostAction("math", "evaluate", {"expression": f"{left} {self.symbol} {right}"})
 
     def spec_vocabulary(self, query: str) -> SpecVocabulary:
-        return copy_vocabulary(query, pattern=rf"{NUMBER_PATTERN}\s*{re.escape(self.symbol)}\s*{NUMBER_PATTERN}",
-                               needs_number=True)
+        number = operand_pattern(query)
+        return copy_vocabulary(query, pattern=rf"{number}\s*{re.escape(self.symbol)}\s*{number}", needs_number=True)
 
     def _operands(self, rng: random.Random, split: str) -> tuple[str, str, str]:
         a, kind_a = draw_number(rng, split)

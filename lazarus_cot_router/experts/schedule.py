@@ -41,10 +41,15 @@ def _start_pattern(hours: str = "[0-9]{1,2}") -> str:
 _START = re.compile(_start_pattern())
 FLAGS = ("no_overlap", "sequential")
 #: A task name as the decoder lets the router write it (the parser takes more): words of letters
-#: (digits and ``_'-`` inside them), none a grammar word. With any name the parser takes, a router
-#: denied its ``|`` wrote "Tara LASTING 4hr - no_overlap - no_overlap ..." as one task name.
-_NAME_WORD = rf"(?!(?i:{'|'.join(FLAGS)}|start|hr)\b)[A-Za-z][A-Za-z0-9_'-]*"
-_NAMED_TASK = rf"{_NAME_WORD}(?: {_NAME_WORD})*\s*:\s*({NUMBER_PATTERN})\s*hr"
+#: (``_'`` inside them, ``-`` between letters), none a grammar word. With any name the parser takes,
+#: a router denied its ``|`` wrote "Tara LASTING 4hr - no_overlap - no_overlap ..." as one task
+#: name, and with digits inside words "your-4hr and Stefan".
+_NAME_WORD = rf"(?!(?i:{'|'.join(FLAGS)}|start|hr)\b)[A-Za-z][A-Za-z_']*(?:-[A-Za-z][A-Za-z_']*)*"
+
+
+def _named_task(hours: str = NUMBER_PATTERN) -> str:
+    """``name:Nhr``, the duration matching ``hours``."""
+    return rf"{_NAME_WORD}(?: {_NAME_WORD})*\s*:\s*({hours})\s*hr"
 #: Words after a number that make it a duration ("2 hours", "1.25 h").
 HOUR_WORDS = frozenset({"h", "hr", "hrs", "hour", "hours"})
 #: Durations a spec may write for "30 minutes", "an hour and a quarter", ... (hours and quarters).
@@ -68,18 +73,24 @@ def clock(minute: int) -> str:
     return str(hours) if minutes == 0 else f"{hours}:{minutes:02d}"
 
 
-def spec_pattern(starts: tuple[str, ...] | None = None) -> str:
-    """The spec grammar; with ``starts``, a start hour is one of them (``()``: no start)."""
+def _one_of(numbers: tuple[str, ...]) -> str:
+    return "|".join(re.escape(n) for n in sorted(set(numbers), key=lambda n: (-len(n), n)))
+
+
+def spec_pattern(starts: tuple[str, ...] | None = None, durations: tuple[str, ...] = ()) -> str:
+    """The spec grammar; with ``starts``, a start hour is one of them (``()``:
+    no start); with ``durations``, so is a task's duration."""
     constraints = list(FLAGS)
     if starts is None:
         constraints.append(_START.pattern)
     elif starts:
-        constraints.append(_start_pattern("|".join(re.escape(n) for n in sorted(set(starts), key=lambda n: (-len(n), n)))))
+        constraints.append(_start_pattern(_one_of(starts)))
+    task = _named_task(_one_of(durations)) if durations else _named_task()
     # Each kind at most once, in any order: a router denied the start it wanted wrote "no_overlap,
     # no_overlap, ..." until cut off.
     orders = (r"\s*,\s*".join(f"(?:{c})" for c in order)
               for k in range(1, len(constraints) + 1) for order in itertools.permutations(constraints, k))
-    return rf"{_NAMED_TASK}(?:\s*,\s*{_NAMED_TASK})*\s*\|\s*(?:{'|'.join(orders)})"
+    return rf"{task}(?:\s*,\s*{task})*\s*\|\s*(?:{'|'.join(orders)})"
 
 
 SPEC_PATTERN = spec_pattern()
@@ -193,9 +204,10 @@ class ScheduleExpert(Expert):
             numbers = None
         else:
             # A start is none of the stated durations: the router took "1 hour" for "start:1" (and,
-            # every number being used, dropped that task) and "under 10 words" for "start:10".
-            starts = stated_numbers(query)[1]
-            pattern = spec_pattern(starts)
+            # every number being used, dropped that task) and "under 10 words" for "start:10"; a
+            # duration is one of them ("from 16:30" became "overlaps:16hr").
+            durations, starts = stated_numbers(query)
+            pattern = spec_pattern(starts, durations)
         # Task names come back in the plan as written: "Tara", not "tara".
         return copy_vocabulary(query, *keywords, pattern=pattern, case_sensitive=True, needs_number=True,
                                numbers=numbers, numbers_mark="|", late_numbers=frozenset(starts))
