@@ -7,23 +7,22 @@ import re
 from typing import ClassVar
 
 from .base import Example, Expert, ExpertError, HostAction, OperatorMismatchError, SpecSyntaxError, require_spec
-from .numbers import NUMBER_PATTERN, apply, format_number, normalize_number, parse_number
+from .numbers import NUMBER_PATTERN, UNSIGNED_PATTERN, apply, format_number, normalize_number, one_of, parse_number
 from .sampling import Split, Template, pool_ids, templates
 from .vocabulary import SpecVocabulary, copy_vocabulary
 
 _SPEC = re.compile(rf"({NUMBER_PATTERN})\s*([-+*/])\s*({NUMBER_PATTERN})")
 #: A number the query writes with its own minus ("-785.75", "negative 5"; not the "- 3" of
 #: "10 - 3" or "10-3").
-_NEGATIVE = re.compile(r"(?:(?<![\w.])-|\bnegative\s+)([0-9]+(?:\.[0-9]+)?)", re.IGNORECASE)
+_NEGATIVE = re.compile(rf"(?:(?<![\w.])-|\bnegative\s+)({UNSIGNED_PATTERN})", re.IGNORECASE)
 
 
 def operand_pattern(query: str) -> str:
     """An operand as the decoder may write it: unsigned, or signed where the
     query signs that number (the router wrote ``-785.75 / -36644`` for
     "-785.75 shared equally among 36644")."""
-    signed = sorted(set(_NEGATIVE.findall(query)), key=lambda n: (-len(n), n))
-    unsigned = r"[0-9]+(?:\.[0-9]+)?"
-    return f"(?:-(?:{'|'.join(map(re.escape, signed))})|{unsigned})" if signed else unsigned
+    signed = _NEGATIVE.findall(query)
+    return f"(?:-(?:{one_of(signed)})|{UNSIGNED_PATTERN})" if signed else UNSIGNED_PATTERN
 
 _GENERIC = Split(
     "templates",

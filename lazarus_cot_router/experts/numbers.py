@@ -11,11 +11,19 @@ from decimal import ROUND_HALF_UP, Context, Decimal, DivisionByZero, InvalidOper
 
 from .base import MAX_ABS_NUMBER, LimitError, MathDomainError, SpecSyntaxError
 
-#: ``-?digits(.digits)?`` in ASCII digits only (``\\d`` would admit other scripts).
-NUMBER_PATTERN = r"-?[0-9]+(?:\.[0-9]+)?"
+#: ``digits(.digits)?`` in ASCII digits only (``\\d`` would admit other scripts).
+UNSIGNED_PATTERN = r"[0-9]+(?:\.[0-9]+)?"
+#: ``-?digits(.digits)?``.
+NUMBER_PATTERN = rf"-?{UNSIGNED_PATTERN}"
 NUMBER = re.compile(NUMBER_PATTERN)
 OPERATORS = ("+", "-", "*", "/")
 RESULT_DECIMALS = 6
+
+def one_of(numbers) -> str:
+    """A regular expression matching any of ``numbers`` as written, the longest
+    first (so "16" is not taken for the start of a shorter "1")."""
+    return "|".join(re.escape(n) for n in sorted(set(numbers), key=lambda n: (-len(n), n)))
+
 
 _MAX_DIGITS = 40
 _LIMIT = Decimal(int(MAX_ABS_NUMBER))

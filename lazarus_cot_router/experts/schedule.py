@@ -24,7 +24,7 @@ from .base import (
     SpecSyntaxError,
     require_spec,
 )
-from .numbers import NUMBER_PATTERN, format_number, parse_number
+from .numbers import NUMBER_PATTERN, format_number, one_of, parse_number
 from .sampling import Split, pool_ids, templates
 from .vocabulary import SpecVocabulary, copy_vocabulary, query_numbers, words
 
@@ -73,10 +73,6 @@ def clock(minute: int) -> str:
     return str(hours) if minutes == 0 else f"{hours}:{minutes:02d}"
 
 
-def _one_of(numbers: tuple[str, ...]) -> str:
-    return "|".join(re.escape(n) for n in sorted(set(numbers), key=lambda n: (-len(n), n)))
-
-
 def spec_pattern(starts: tuple[str, ...] | None = None, durations: tuple[str, ...] = ()) -> str:
     """The spec grammar; with ``starts``, a start hour is one of them (``()``:
     no start); with ``durations``, so is a task's duration."""
@@ -84,8 +80,8 @@ def spec_pattern(starts: tuple[str, ...] | None = None, durations: tuple[str, ..
     if starts is None:
         constraints.append(_START.pattern)
     elif starts:
-        constraints.append(_start_pattern(_one_of(starts)))
-    task = _named_task(_one_of(durations)) if durations else _named_task()
+        constraints.append(_start_pattern(one_of(starts)))
+    task = _named_task(one_of(durations)) if durations else _named_task()
     # Each kind at most once, in any order: a router denied the start it wanted wrote "no_overlap,
     # no_overlap, ..." until cut off.
     orders = (r"\s*,\s*".join(f"(?:{c})" for c in order)

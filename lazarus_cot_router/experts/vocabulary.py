@@ -42,7 +42,8 @@ _ANSWER_SIZES = frozenset("word words sentence sentences line lines character ch
                           "point points paragraph paragraphs".split())
 #: English words one letter away from a number or answer-size word, never read as its typo
 #: ("right" is not "eight", "there" not "three", "5 pints" not "5 points"): every such word of
-#: Debian's wamerican list, less the plurals and forms that mean the number ("dozens", "halve").
+#: Debian's wamerican list, less the plurals and forms that mean the number ("dozens", "halve");
+#: ``bench/real_words.py`` rebuilds it.
 _REAL_WORDS = frozenset("""
     alines ballet ballets bight billet billets bulled calved calves cords cozen dines doable doublet
     doublets doubted doyen dozed dozes eighth eighty fight fines fords gullet gullets haled hales
@@ -150,14 +151,18 @@ def query_numbers(query: str, step_words: bool = False) -> tuple[QueryNumber, ..
     found = []
     for i, m in enumerate(matches):
         sentence = sum(b < m.start() for b in breaks)
+        before = matches[i - 1].group().casefold() if i else ""
         after = matches[i + 1].group().casefold() if i + 1 < len(matches) else ""
         size = sizes_answer(after)
         if m.group()[0].isdigit():
-            before = matches[i - 1].group().casefold() if i else ""
-            op = None if not step_words else "*" if after in _RATE_WORDS else "/" if before in _SHARE_WORDS else None
+            op = None
+            if step_words and after in _RATE_WORDS:
+                op = "*"
+            elif step_words and before in _SHARE_WORDS:
+                op = "/"
             found.append(QueryNumber(frozenset([m.group()]), not size, sentence, op, after, size))
             continue
-        if m.group().casefold() == "one" and i and matches[i - 1].group().casefold() in _PRONOUN_ONE_AFTER:
+        if m.group().casefold() == "one" and before in _PRONOUN_ONE_AFTER:
             continue
         spelled = _spelled(m.group().casefold())
         if spelled:
