@@ -18,8 +18,13 @@ plus a few grammar words, so decoding can rule those mistakes out:
   spec uses every number of the query's sentences it draws from (schedules),
   in the query's order with step words as numbers (word problems: no dropped,
   reordered or repeated step, "triples" only as ``*3``, a rate like "$11 each"
-  only as ``*11``; schedules: the ``|`` only after every stated duration); a
-  line that runs into a dead end under the rule is finished without it;
+  only as ``*11``, a number after one of the expert's verbs with the verb's
+  operator, "finds 12" only as ``+12``; schedules: the durations in the
+  query's order and the ``|`` only after every one of them);
+* an expert may ask for its words in the query's order (a schedule's task
+  names) and reserve query words it writes as keywords ("so nothing
+  overlaps" is ``no_overlap``, so no task is named "overlaps"); a line that
+  runs into a dead end under the ordering rules is finished without them;
 * an expert with an empty spec (``chat``) allows nothing but `` ->``;
 * an expert that cannot take the query (arithmetic without a number) is not
   offered at all.
@@ -81,6 +86,9 @@ class _SpecRules:
     numbers: tuple[QueryNumber, ...] = ()
     numbers_mark: str | None = None
     late_numbers: frozenset[str] = frozenset()
+    order: tuple[str, ...] | None = None  # the query's words in order, if the spec copies them in order
+    near: dict[str, frozenset[int]] | None = None  # query word -> which listed numbers it is nearest
+    near_count: int = 0  # how many numbers ``near`` refers to
 
     @classmethod
     def build(cls, vocab: SpecVocabulary, query: str) -> "_SpecRules":
@@ -89,14 +97,25 @@ class _SpecRules:
         surface: dict[str, str] = {}
         for w in found:
             surface.setdefault(key(w), w)
-        numbers = query_numbers(query, step_words=vocab.numbers == "in_order") if vocab.numbers else ()
+        counts = Counter(key(w) for w in found)
+        counts.subtract(Counter(key(w) for w in vocab.reserved))
+        numbers = (query_numbers(query, step_words=vocab.numbers == "in_order", operator_words=dict(vocab.operator_words))
+                   if vocab.numbers else ())
+        order = tuple(key(w) for w in WORD.findall(query)) if vocab.ordered else None
+        near = None
+        if vocab.ordered and vocab.numbers == "all" and vocab.numbers_mark:
+            listed = [t.position for t in numbers if t.required and not t.spellings & vocab.late_numbers]
+            near = _nearest_numbers(query, listed, key)
         return cls(vocab.mode, vocab.keywords, vocab.phrases, vocab.pattern, vocab.case_sensitive,
-                   Counter(key(w) for w in found), surface, vocab.numbers, numbers, vocab.numbers_mark,
-                   vocab.late_numbers)
+                   +counts, surface, vocab.numbers, numbers, vocab.numbers_mark, vocab.late_numbers, order, near,
+                   len(listed) if near is not None else 0)
 
     @property
     def empty(self) -> bool:
         return self.mode == "empty"
+
+    def is_listed_word(self, word: str) -> bool:
+        return not self.is_keyword(word) and not word[0].isdigit()
 
     def is_keyword(self, word: str) -> bool:
         """Keywords are lower-case grammar words; where case matters ("Stefan"
@@ -138,18 +157,20 @@ class LineConstraint:
         """The constraint of each expert's :meth:`spec_vocabulary` for ``query``."""
         return cls({name: expert.spec_vocabulary(query) for name, expert in experts.items()}, query)
 
-    def without_numbers_rule(self) -> "LineConstraint":
-        """The same constraint with every expert's numbers rule dropped: what a
-        line that has run into a dead end under it is finished with (a word
-        problem that states one number cannot take the step its grammar needs)."""
+    def relaxed(self) -> "LineConstraint":
+        """The same constraint with every expert's ordering rules dropped (the
+        numbers rule and the word order): what a line that has run into a dead
+        end under them is finished with (a word problem that states one number
+        cannot take the step its grammar needs; a schedule that skipped a task
+        has no name left after the last one it wrote)."""
         relaxed = copy.copy(self)
-        relaxed.rules = {name: None if rules is None else dataclasses.replace(rules, numbers_rule=None)
+        relaxed.rules = {name: None if rules is None else dataclasses.replace(rules, numbers_rule=None, order=None, near=None)
                          for name, rules in self.rules.items()}
         return relaxed
 
     @property
-    def has_numbers_rule(self) -> bool:
-        return any(rules is not None and rules.numbers_rule for rules in self.rules.values())
+    def can_relax(self) -> bool:
+        return any(rules is not None and (rules.numbers_rule or rules.order is not None) for rules in self.rules.values())
 
     def allows(self, text: str) -> bool:
         """Whether ``text`` (what the model wrote so far) can still become a
@@ -205,6 +226,72 @@ class LineConstraint:
         return found + list(PUNCTUATION)
 
 
+#: Words a clause break counts as, in how near a word is to a number: "1.5 hours of homework,
+#: 0.25 hours of Rosa" puts "homework" with 1.5 (3 words away) rather than 0.25 (1 word and a comma).
+CLAUSE_BREAK_WORDS = 3
+_CLAUSE_BREAK = regex.compile(r"[,;.!?\n]")
+_CLAUSE_WORDS = frozenset({"and", "then"})
+
+
+def _nearest_numbers(query: str, positions: Sequence[int], key) -> dict[str, frozenset[int]]:
+    """For each word of letters in ``query`` (by ``key``): the indices into ``positions`` (word
+    indices of numbers) of the numbers nearest to it, over all the places it occurs."""
+    matches = list(WORD.finditer(query))
+    breaks = [0]  # breaks[i]: clause breaks before word i
+    for i in range(1, len(matches)):
+        gap = query[matches[i - 1].end() : matches[i].start()]
+        breaks.append(breaks[-1] + bool(_CLAUSE_BREAK.search(gap)) + (matches[i - 1].group().casefold() in _CLAUSE_WORDS))
+    near: dict[str, set[int]] = {}
+    for i, m in enumerate(matches):
+        if m.group()[0].isdigit() or not positions:
+            continue
+        distance = [abs(i - p) + CLAUSE_BREAK_WORDS * abs(breaks[i] - breaks[p]) for p in positions]
+        best = min(distance)
+        near.setdefault(key(m.group()), set()).update(k for k, d in enumerate(distance) if d == best)
+    return {w: frozenset(ks) for w, ks in near.items()}
+
+
+def _near_their_numbers(rules: _SpecRules, spec: str, open_word: str) -> bool:
+    """Whether each copied word before the mark is one the query writes nearest the number the
+    spec writes next (the open word: the start of such a word)."""
+    head = spec.partition(rules.numbers_mark)[0]
+    written = 0
+    words = list(WORD.finditer(head))
+    if open_word and len(head) < len(spec):
+        open_word = ""  # the open word is after the mark
+    for n, m in enumerate(words):
+        word = m.group()
+        if word[0].isdigit():
+            written += 1
+            continue
+        if not rules.is_listed_word(word) or written >= rules.near_count:
+            continue
+        if open_word and n == len(words) - 1:
+            return any(w.startswith(word) and written in ks for w, ks in rules.near.items()) or any(
+                k.startswith(word.casefold()) for k in rules.keywords)
+        if written not in rules.near.get(rules.key(word), ()):
+            return False
+    return True
+
+
+def _in_query_order(rules: _SpecRules, done: list[str], open_word: str) -> bool:
+    """Whether the spec's copied words (numbers aside) come in the query's order, the open word
+    included as the start of a query word."""
+    position = 0
+    for word in done:
+        if rules.is_keyword(word) or word[0].isdigit():
+            continue
+        try:
+            position = rules.order.index(rules.key(word), position) + 1
+        except ValueError:
+            return False
+    if not open_word or open_word[0].isdigit():
+        return True
+    start = open_word if rules.case_sensitive else open_word.casefold()
+    return any(w.startswith(start) for w in rules.order[position:]) or any(
+        w.startswith(open_word.casefold()) for w in rules.keywords)
+
+
 def _split_words(text: str) -> tuple[list[str], str]:
     """The finished words of ``text`` and the word it ends inside ("" if none);
     "622." is an open number (of "622.06"), not "622" and a full stop."""
@@ -242,6 +329,10 @@ def _spec_ok(rules: _SpecRules, spec: str, complete: bool) -> bool:
         used[key] += 1
         if used[key] > rules.counts.get(key, 0):
             return False
+    if rules.order is not None and not _in_query_order(rules, done, open_word):
+        return False
+    if rules.near is not None and not _near_their_numbers(rules, spec, open_word):
+        return False
     if rules.numbers_rule and not _numbers_ok(rules, spec, open_word[:1].isdigit(), complete):
         return False
     if not open_word:
@@ -273,9 +364,11 @@ def _numbers_ok(rules: _SpecRules, spec: str, open_number: bool, complete: bool)
     used = [number for _, number in numbers]
     tokens = rules.numbers
     if rules.numbers_rule == "all":
+        touched = {t.sentence for t in tokens if t.spellings & set(used)}
+        if rules.order is not None and rules.numbers_mark and not _listed_in_order(rules, spec, opened, touched):
+            return False
         if not complete and not (rules.numbers_mark and rules.numbers_mark in spec):
             return True  # the copy counts already stop a number being used twice
-        touched = {t.sentence for t in tokens if t.spellings & set(used)}
         need = Counter(min(t.spellings) for t in tokens if t.required and t.sentence in touched
                        and (complete or not t.spellings & rules.late_numbers))
         have = Counter(used)
@@ -294,21 +387,57 @@ def _numbers_ok(rules: _SpecRules, spec: str, open_number: bool, complete: bool)
     states: set[int | None] = {None}  # index after the last query number matched; None: none yet
     for op, number in numbers:
         states = {k + 1 for j in states for k in following(j)
-                  if number in tokens[k].spellings and tokens[k].op in (None, op)}
+                  if number in tokens[k].spellings and _op_fits(tokens[k], op)}
         if not states:
             return False
     if opened:
         op, prefix = opened
-        return any(s.startswith(prefix) and tokens[k].op in (None, op)
+        return any(s.startswith(prefix) and _op_fits(tokens[k], op)
                    for j in states for k in following(j) for s in tokens[k].spellings)
     pending = spec.rstrip()[-1:]
     if pending and pending in _AWAITING_NUMBER:
-        return any(pending == "|" or tokens[k].op in (None, pending) for j in states for k in following(j))
+        return any(pending == "|" or _op_fits(tokens[k], pending) for j in states for k in following(j))
     if not complete:
         return True
     # Done: no required number is left in the sentence of the last one used.
     return any(j is None or not any(t.required and t.sentence == tokens[j - 1].sentence for t in tokens[j:])
                for j in states)
+
+
+def _listed_in_order(rules: _SpecRules, spec: str, opened: tuple[str, str] | None, touched: set[int]) -> bool:
+    """Whether the numbers before the mark follow the query's order, skipping only numbers that
+    are optional, late or in a sentence the spec leaves out; a number being written before the
+    mark must start the next one."""
+    head, mark, _ = spec.partition(rules.numbers_mark)
+    listed = [m.group() for m in WORD.finditer(head) if m.group()[0].isdigit() and not rules.is_keyword(m.group())]
+    if opened and not mark:
+        listed[-1:] = []
+    tokens = rules.numbers
+
+    def skippable(t: QueryNumber) -> bool:
+        return not t.required or bool(t.spellings & rules.late_numbers) or t.sentence not in touched
+
+    def reachable(k: int):
+        # The numbers the spec may use next after the query's first k: up to the first it may not skip.
+        for j in range(k, len(tokens)):
+            yield j
+            if not skippable(tokens[j]):
+                return
+
+    states = {0}
+    for number in listed:
+        states = {j + 1 for k in states for j in reachable(k) if number in tokens[j].spellings}
+        if not states:
+            return False
+    if not opened or mark:
+        return True
+    return any(s.startswith(opened[1]) for k in states for j in reachable(k) for s in tokens[j].spellings)
+
+
+def _op_fits(number: QueryNumber, op: str) -> bool:
+    """Whether the spec may write ``number`` after ``op`` (``":"``: as the start). A verb's number
+    ("got 30 apples yesterday") may be the start; a rate, share or step word's may not."""
+    return number.op is None or number.op == op or (op == ":" and number.op in "+-")
 
 
 def _next_numbers(tokens: tuple[QueryNumber, ...], j: int | None) -> list[int]:
@@ -352,10 +481,10 @@ class ConstrainedChoice:
         return sorted(t for t in candidates if self.valid(generated, t))
 
     def relax(self) -> bool:
-        """Drop the numbers rule for the rest of this line; whether that changed anything."""
-        if not self.constraint.has_numbers_rule:
+        """Drop the ordering rules for the rest of this line; whether that changed anything."""
+        if not self.constraint.can_relax:
             return False
-        self.constraint = self.constraint.without_numbers_rule()
+        self.constraint = self.constraint.relaxed()
         return True
 
     def __call__(self, context: mx.array, logits: mx.array) -> mx.array:

@@ -26,7 +26,7 @@ from .base import (
 )
 from .numbers import NUMBER_PATTERN, format_number, one_of, parse_number
 from .sampling import Split, pool_ids, templates
-from .vocabulary import SpecVocabulary, copy_vocabulary, query_numbers, words
+from .vocabulary import WORD, SpecVocabulary, copy_vocabulary, query_numbers, words
 
 DAY_MINUTES = 24 * 60
 DEFAULT_START = 9 * 60
@@ -103,6 +103,24 @@ def stated_numbers(query: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         elif not number.sizes_answer:
             others.append(min(number.spellings))
     return tuple(durations), tuple(others)
+
+
+def _phrase_pattern(phrase: str):
+    words_of = [re.escape(w) for w in phrase.split()]
+    return re.compile(r"(?<![\w-])" + r"[\s-]+".join(words_of).replace(re.escape("{t}"), r"\d{1,2}(?::\d{2})?")
+                      + r"(?![\w-])", re.IGNORECASE)
+
+
+def keyword_phrase_words(query: str) -> tuple[str, ...]:
+    """The words, as the query writes them, that the spec says with a keyword: those of each
+    constraint phrase it uses ("so nothing overlaps": ``no_overlap``) and the hour word after a
+    duration ("2 hours": ``2hr``)."""
+    found = [w for pattern in _PHRASE_PATTERNS for match in pattern.finditer(query)
+             for w in WORD.findall(match.group()) if not w[0].isdigit()]
+    matches = list(WORD.finditer(query))
+    found += [m.group() for before, m in zip(matches, matches[1:])
+              if before.group()[0].isdigit() and m.group().casefold() in HOUR_WORDS]
+    return tuple(found)
 
 
 def _task(text: str) -> tuple[str, int]:
@@ -194,7 +212,7 @@ class ScheduleExpert(Expert):
         keywords = ["hr", "start", *FLAGS]
         # Every duration and start time the request states is in the plan (a small router drops
         # tasks and start times), unless it states minutes that the spec writes as fractions of an hour.
-        numbers, pattern, starts = "all", SPEC_PATTERN, ()
+        numbers, pattern, starts, late = "all", SPEC_PATTERN, (), frozenset()
         if {"minute", "minutes", "min", "mins", "half", "quarter"} & set(words(query)):
             keywords += QUARTER_HOURS
             numbers = None
@@ -204,9 +222,16 @@ class ScheduleExpert(Expert):
             # duration is one of them ("from 16:30" became "overlaps:16hr").
             durations, starts = stated_numbers(query)
             pattern = spec_pattern(starts, durations)
-        # Task names come back in the plan as written: "Tara", not "tara".
+            # Written after the ``|``: the start hour the query writes in digits ("the first one at
+            # 13" is no duration of 1 hour).
+            late = frozenset(starts) & {min(n.spellings) for n in query_numbers(query)
+                                        if n.required and n.after not in HOUR_WORDS}
+        # Task names come back in the plan as written: "Tara", not "tara". They are the request's
+        # words in its order, none of a phrase the spec writes as a keyword: the router named tasks
+        # "overlaps", "sequentially" and "hours", and swapped two durations.
         return copy_vocabulary(query, *keywords, pattern=pattern, case_sensitive=True, needs_number=True,
-                               numbers=numbers, numbers_mark="|", late_numbers=frozenset(starts))
+                               numbers=numbers, numbers_mark="|", late_numbers=late,
+                               reserved=keyword_phrase_words(query), ordered=True)
 
     def sample_example(self, rng: random.Random, split: str) -> Example:
         return self.example(*compose(rng, split))
@@ -291,6 +316,7 @@ PHRASES = (
     ("seq:h0", "sequential", "consecutively"), ("seq:h1", "sequential", "in a row"),
     ("start:h0", "start", "beginning at {t}"), ("start:h1", "start", "kicking off at {t}"),
 )
+_PHRASE_PATTERNS = tuple(_phrase_pattern(phrase) for _, _, phrase in PHRASES)
 # Latest start (16:30) plus the longest plan must end before midnight.
 MAX_PLAN_HOURS = 7
 # Train has quarter hours too (1.75, 2.25, 2.75), never a held-out-only value (0.25, 0.75, 1.25, 3.5, 4).

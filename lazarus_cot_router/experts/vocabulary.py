@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Mapping
 
 #: A word of a spec or query: a run of letters (and ``_``) or a number with its decimals.
 WORD = re.compile(r"[^\W\d]+|\d+(?:\.\d+)?")
@@ -96,6 +97,19 @@ class SpecVocabulary:
     #: every other number the rule wants (a router that wrote ``|`` a task early had to drop it).
     numbers_mark: str | None = None
     late_numbers: frozenset[str] = frozenset()
+    #: With ``numbers="in_order"``: ``(word, operator)`` pairs; a number right after the
+    #: case-folded word is a step with that operator (the word problem's verbs: "finds 12" is
+    #: ``+12``, "lends 9" ``-9``). A number after any other word keeps the model's operator.
+    operator_words: frozenset[tuple[str, str]] = frozenset()
+    #: Query words the spec may not copy, once per listing, as the query writes them: the words of
+    #: a phrase the grammar writes as a keyword ("so nothing overlaps" is ``no_overlap``).
+    reserved: tuple[str, ...] = ()
+    #: The spec copies the query's words in the query's order; with ``numbers="all"`` and a
+    #: ``numbers_mark``, also the numbers before the mark (a schedule lists its tasks as asked),
+    #: and a word before the mark is one the query writes nearest the number the spec writes next
+    #: (a task's name is the one beside its duration: "Rosa" of "review (1 h), Rosa (2 h)" goes
+    #: with 2), nearness counting a clause break (``,`` ``;`` "and") as several words.
+    ordered: bool = False
 
     def __post_init__(self):
         if self.mode not in ("copy", "choice", "empty", "never"):
@@ -130,6 +144,7 @@ class QueryNumber:
     op: str | None = None  # the operator a step word, rate or share comes with ("*" for "triples", "$9 each")
     after: str = ""  # the word that follows it, case-folded ("hours" in "2 hours")
     sizes_answer: bool = False  # "20" in "in under 20 words" (or "20 wrds")
+    position: int = 0  # its index among the query's words (``WORD`` matches)
 
 
 def sizes_answer(word: str) -> bool:
@@ -139,13 +154,16 @@ def sizes_answer(word: str) -> bool:
     return word in _ANSWER_SIZES or (len(word) >= 4 and word not in _REAL_WORDS and any(len(size) >= 5 and _one_edit(word, size) for size in _ANSWER_SIZES))
 
 
-def query_numbers(query: str, step_words: bool = False) -> tuple[QueryNumber, ...]:
+def query_numbers(query: str, step_words: bool = False,
+                  operator_words: Mapping[str, str] | None = None) -> tuple[QueryNumber, ...]:
     """The query's numbers in order. Digits are required, number words not
     ("one" in "every remaining one"), except ``STEP_WORDS`` if ``step_words``
     (which then also carry their operator) that do not start a compound
     ("Double-check your answer"); nor is a number that sizes the answer ("in
     under 20 words"); "one" as a pronoun ("every remaining one") is no number.
-    With ``step_words``, a rate ("$11 each") carries ``*``, a share ("among 9") ``/``."""
+    With ``step_words``, a rate ("$11 each") carries ``*``, a share ("among 9") ``/``, and a
+    number right after a word of ``operator_words`` that word's operator."""
+    operator_words = operator_words or {}
     breaks = [m.start() for m in _SENTENCE_BREAK.finditer(query)]
     matches = list(WORD.finditer(query))
     found = []
@@ -160,7 +178,9 @@ def query_numbers(query: str, step_words: bool = False) -> tuple[QueryNumber, ..
                 op = "*"
             elif step_words and before in _SHARE_WORDS:
                 op = "/"
-            found.append(QueryNumber(frozenset([m.group()]), not size, sentence, op, after, size))
+            elif step_words:
+                op = operator_words.get(before)
+            found.append(QueryNumber(frozenset([m.group()]), not size, sentence, op, after, size, i))
             continue
         if m.group().casefold() == "one" and before in _PRONOUN_ONE_AFTER:
             continue
@@ -170,7 +190,7 @@ def query_numbers(query: str, step_words: bool = False) -> tuple[QueryNumber, ..
             compound = _COMPOUND_REST.match(query, m.end()) is not None
             step = step_words and not size and not compound and None not in ops and len(ops) == 1
             found.append(QueryNumber(frozenset(d for _, d in spelled), step, sentence, ops.pop() if step else None,
-                                     after, size))
+                                     after, size, i))
     return tuple(found)
 
 
@@ -190,7 +210,9 @@ def _one_edit(a: str, b: str) -> bool:
 def copy_vocabulary(query: str, *keywords: str, phrases: frozenset[str] = frozenset(),
                     pattern: str | None = None, case_sensitive: bool = False,
                     needs_number: bool = False, numbers: str | None = None, numbers_mark: str | None = None,
-                    late_numbers: frozenset[str] = frozenset()) -> SpecVocabulary:
+                    late_numbers: frozenset[str] = frozenset(),
+                    operator_words: Mapping[str, str] | None = None, reserved: tuple[str, ...] = (),
+                    ordered: bool = False) -> SpecVocabulary:
     """Query words plus ``keywords`` plus the digits of its number words (each
     as often as the query spells it); ``mode="never"`` if ``needs_number`` and
     the query has no number at all."""
@@ -198,4 +220,5 @@ def copy_vocabulary(query: str, *keywords: str, phrases: frozenset[str] = frozen
     if needs_number and not spelled and not any(ch.isdigit() for ch in query):
         return SpecVocabulary("never")
     return SpecVocabulary("copy", frozenset(keywords), phrases, pattern, case_sensitive, tuple(spelled), numbers,
-                          numbers_mark, late_numbers)
+                          numbers_mark, late_numbers, frozenset((operator_words or {}).items()), tuple(reserved),
+                          ordered)

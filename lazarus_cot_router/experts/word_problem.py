@@ -22,7 +22,7 @@ from .base import (
 from .numbers import NUMBER_PATTERN, apply, format_number, normalize_number, parse_number
 from .sampling import pool_ids
 from .vocabulary import SpecVocabulary, copy_vocabulary
-from .word_problem_text import ENTITIES, NAMES, TEMPLATES, compose
+from .word_problem_text import ENTITIES, NAMES, TEMPLATES, compose, step_operator_words
 
 #: Money units and the symbol a query writes them with ("euros": "€").
 MONEY_UNITS = {e.id: e.money_format.replace("{n}", "") for e in ENTITIES.train + ENTITIES.heldout if e.money_format}
@@ -30,6 +30,8 @@ MONEY_UNITS = {e.id: e.money_format.replace("{n}", "") for e in ENTITIES.train +
 _HEAD = re.compile(rf"([A-Za-z][A-Za-z0-9_ -]*?)\s*:\s*({NUMBER_PATTERN})\s*\|")
 _OP = re.compile(rf"\s*([-+*/])\s*({NUMBER_PATTERN})")
 SPEC_PATTERN = rf"{_HEAD.pattern}(?:{_OP.pattern})+"
+#: The verbs' operators (see ``word_problem_text.STEPS``): decoding writes "finds 12" as ``+12``.
+OPERATOR_WORDS = step_operator_words()
 
 
 def parse_spec(spec: str) -> tuple[str, str, list[tuple[str, str]]]:
@@ -95,8 +97,11 @@ class WordProblemExpert(Expert):
         # Money amounts are written "€40" / "40 euros"; the spec names the unit the query's symbol stands for.
         units = [unit for unit, symbol in MONEY_UNITS.items() if symbol in query]
         # Every step is a number the query states, in the order it states them ("triples" included):
-        # a small router drops steps and reorders them far more often than a query skips one.
-        return copy_vocabulary(query, *units, pattern=SPEC_PATTERN, needs_number=True, numbers="in_order")
+        # a small router drops steps and reorders them far more often than a query skips one. A
+        # number after one of the expert's verbs takes the verb's operator: the router wrote a gain
+        # after a loss as another loss ("loses 12, receives 15" as -12 -15).
+        return copy_vocabulary(query, *units, pattern=SPEC_PATTERN, needs_number=True, numbers="in_order",
+                               operator_words=OPERATOR_WORDS)
 
     def sample_example(self, rng: random.Random, split: str) -> Example:
         return self.example(*compose(rng, split))
