@@ -338,6 +338,10 @@ def test_tiny_random_model_writes_only_valid_lines(tiny_model_dir):
     ("Slot in review (0.25 h), Stefan (3.5 h) and groceries (0.25 h) - in succession", "schedule: Stefan:"),
     ("Put together a timetable with standup (1.25 h), gardening (1.5 h), Xavier (1.5 h) and Walter (1 h), in "
      "sequence", "schedule: standup:1.25hr,gardening:1.5hr,Walter:"),
+    # "one after the other" states no start at 1, and no name starts with "and".
+    ("Arrange Uma lasting 1.25 hours and Walter lasting 1.25 hours, one after the other",
+     "schedule: Uma:1.25hr,Walter:1.25hr | sequential,start:1"),
+    ("ARRANGE 2 HOURS OF Tara AND 3.5 HOURS OF Uma, MAKING SURE NONE OF THEM OVERLAP", "schedule: Tara:2hr,AND"),
     # A task is not named with a word of a phrase the spec writes as a keyword, nor an hour word.
     ("Slot in Yara lasting 1.25 hours, Quinn lasting 2 hours, Xavier lasting 0.25 hours and groceries lasting "
      "0.25 hours - so nothing overlaps", "schedule: Yara:1.25hr,Quinn:2hr,Xavier:0.25hr,overlaps:"),

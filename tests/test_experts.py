@@ -281,3 +281,5 @@ def test_stated_numbers_split_durations_from_the_rest():
     assert stated_numbers("Plan 2 hours of gym, in under 20 wrds")[1] == ()
     assert stated_numbers("Plan 2 hours of gym from 9, in 3 sentnces")[1] == ("9",)
     assert stated_numbers("Buy 20 wine glasses")[1] == ("20",)
+    assert stated_numbers("Plan gym (1h) and yoga (2h), one after the other")[1] == ()
+    assert stated_numbers("Plan gym (1h), starting at one")[1] == ("1",)

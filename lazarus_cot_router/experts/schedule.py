@@ -48,8 +48,9 @@ _NAME_WORD = rf"(?!(?i:{'|'.join(FLAGS)}|start|hr)\b)[A-Za-z][A-Za-z_']*(?:-[A-Z
 
 
 def _named_task(hours: str = NUMBER_PATTERN) -> str:
-    """``name:Nhr``, the duration matching ``hours``."""
-    return rf"{_NAME_WORD}(?: {_NAME_WORD})*\s*:\s*({hours})\s*hr"
+    """``name:Nhr``, the duration matching ``hours``; a name does not start with a word that
+    joins a list ("AND:3.5hr")."""
+    return rf"(?!(?i:and|then)\b){_NAME_WORD}(?: {_NAME_WORD})*\s*:\s*({hours})\s*hr"
 #: Words after a number that make it a duration ("2 hours", "1.25 h").
 HOUR_WORDS = frozenset({"h", "hr", "hrs", "hour", "hours"})
 #: Durations a spec may write for "30 minutes", "an hour and a quarter", ... (hours and quarters).
@@ -95,12 +96,17 @@ SPEC_PATTERN = spec_pattern()
 def stated_numbers(query: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """``(durations, others)``: the query's numbers (digits, or number words as
     digits) that an hour word follows, and the rest, less those that size the
-    answer ("in under 10 words")."""
+    answer ("in under 10 words") and number words of a constraint phrase ("one
+    after the other" states no start at 1)."""
+    spans = [m.span() for m in WORD.finditer(query)]
+    phrases = [m.span() for pattern in _PHRASE_PATTERNS for m in pattern.finditer(query)]
     durations, others = [], []
     for number in query_numbers(query):
+        start, end = spans[number.position]
+        in_phrase = any(a <= start and end <= b for a, b in phrases) and not query[start].isdigit()
         if number.after in HOUR_WORDS:
             durations.append(min(number.spellings))
-        elif not number.sizes_answer:
+        elif not number.sizes_answer and not in_phrase:
             others.append(min(number.spellings))
     return tuple(durations), tuple(others)
 
