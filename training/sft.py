@@ -258,6 +258,7 @@ def train_sft(
     save_state: Callable[[dict], None] | None = None,
     group=None,
     progress: bool = True,
+    pipeline: bool = True,
 ) -> dict:
     """Train the (already ``setup_trainable``) model for ``config.sft_epochs``.
 
@@ -265,7 +266,8 @@ def train_sft(
     ``save_state(state)`` is called every ``config.checkpoint_every`` steps and
     at the end; ``on_step(metrics)`` after every step, where ``tokens`` counts
     every example's full sequence (prefix + suffix + target, what a trainer
-    without prefix sharing processes). Returns the final state."""
+    without prefix sharing processes). With ``pipeline``, the next batch's pass
+    through the frozen blocks overlaps this step. Returns the final state."""
     group = group or mx.distributed.init()
     rank, size = group.rank(), group.size()
     if config.batch_size % size:
@@ -284,10 +286,23 @@ def train_sft(
     value_and_grad = nn.value_and_grad(model, lambda m, p, h, b: loss(m, start, p, h, b))
     compiled_state = [model.state, optimizer.state, mx.random.state]
 
+    # The frozen blocks never change, so the next batch's pass through them runs on a stream of
+    # its own while this step trains: the single-threaded parts of one (Adam, softmax) leave a
+    # core to the other (bench/sft_pipeline.py).
+    frozen_stream = mx.new_stream(mx.default_device())
+
+    def frozen_hidden(batch):
+        with mx.stream(frozen_stream if pipeline else mx.default_stream(mx.default_device())):
+            h = frozen_forward(model, prefix, batch["tokens"])
+        if pipeline:
+            mx.async_eval(h)
+        else:
+            mx.eval(h)
+        return h
+
     @partial(mx.compile, inputs=compiled_state, outputs=compiled_state)
-    def step(prefix, batch):
-        h = mx.stop_gradient(frozen_forward(model, prefix, batch["tokens"]))
-        (ce_sum, ntoks), grads = value_and_grad(model, prefix["hidden"], h, batch)
+    def step(prefix_hidden, h, batch):
+        (ce_sum, ntoks), grads = value_and_grad(model, prefix_hidden, mx.stop_gradient(h), batch)
         if size > 1:
             grads = tree_map(lambda g: mx.distributed.all_sum(g, group=group), grads)
             ce_sum = mx.distributed.all_sum(ce_sum, group=group)
@@ -299,12 +314,23 @@ def train_sft(
     model.train()
     bar = tqdm(total=total, initial=step0, desc="sft", unit="step", disable=not progress or rank != 0, dynamic_ncols=True)
     it = step0
-    for it, batch in zip(range(step0 + 1, total + 1), iterate_batches(rows, batches, start_step=step0, rank=rank, size=size)):
+    upcoming = iter(iterate_batches(rows, batches, start_step=step0, rank=rank, size=size))
+    following = next(upcoming, None)
+    following_hidden = frozen_hidden(following) if following is not None else None
+    while following is not None and it < total:
+        it += 1
         tic = time.perf_counter()
+        batch, h = following, following_hidden
         batch.pop("num_tokens")
         num_tokens = sum(len(prefix_ids) + len(rows[i][0]) + len(rows[i][1]) for i in batches[it - 1])
-        lvalue, ntoks = step(prefix, batch)
+        lvalue, ntoks = step(prefix["hidden"], h, batch)
+        mx.async_eval(compiled_state, lvalue, ntoks)
+        following = next(upcoming, None)
+        if following is not None and pipeline:
+            following_hidden = frozen_hidden(following)
         mx.eval(compiled_state, lvalue, ntoks)
+        if following is not None and not pipeline:
+            following_hidden = frozen_hidden(following)
         elapsed = time.perf_counter() - tic
         metrics = {
             "phase": "sft",
