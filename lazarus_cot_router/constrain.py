@@ -115,6 +115,7 @@ class _SpecRules:
         return self.mode == "empty"
 
     def is_listed_word(self, word: str) -> bool:
+        """A word the spec copies from the query that is no number (a task name's)."""
         return not self.is_keyword(word) and not word[0].isdigit()
 
     def is_keyword(self, word: str) -> bool:
@@ -267,8 +268,7 @@ def _near_their_numbers(rules: _SpecRules, spec: str, open_word: str) -> bool:
         if not rules.is_listed_word(word) or written >= rules.near_count:
             continue
         if open_word and n == len(words) - 1:
-            return any(w.startswith(word) and written in ks for w, ks in rules.near.items()) or any(
-                k.startswith(word.casefold()) for k in rules.keywords)
+            return _starts_a_word(rules, word, [w for w, ks in rules.near.items() if written in ks])
         if written not in rules.near.get(rules.key(word), ()):
             return False
     return True
@@ -279,7 +279,7 @@ def _in_query_order(rules: _SpecRules, done: list[str], open_word: str) -> bool:
     included as the start of a query word."""
     position = 0
     for word in done:
-        if rules.is_keyword(word) or word[0].isdigit():
+        if not rules.is_listed_word(word):
             continue
         try:
             position = rules.order.index(rules.key(word), position) + 1
@@ -287,9 +287,13 @@ def _in_query_order(rules: _SpecRules, done: list[str], open_word: str) -> bool:
             return False
     if not open_word or open_word[0].isdigit():
         return True
-    start = open_word if rules.case_sensitive else open_word.casefold()
-    return any(w.startswith(start) for w in rules.order[position:]) or any(
-        w.startswith(open_word.casefold()) for w in rules.keywords)
+    return _starts_a_word(rules, open_word, rules.order[position:])
+
+
+def _starts_a_word(rules: _SpecRules, open_word: str, query_words: Sequence[str]) -> bool:
+    """Whether ``open_word`` may start one of ``query_words`` (keys of ``rules``) or a keyword."""
+    return any(w.startswith(rules.key(open_word)) for w in query_words) or any(
+        k.startswith(open_word.casefold()) for k in rules.keywords)
 
 
 def _split_words(text: str) -> tuple[list[str], str]:

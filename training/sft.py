@@ -292,12 +292,9 @@ def train_sft(
     frozen_stream = mx.new_stream(mx.default_device())
 
     def frozen_hidden(batch):
-        with mx.stream(frozen_stream if pipeline else mx.default_stream(mx.default_device())):
+        with mx.stream(frozen_stream):
             h = frozen_forward(model, prefix, batch["tokens"])
-        if pipeline:
-            mx.async_eval(h)
-        else:
-            mx.eval(h)
+        mx.async_eval(h)
         return h
 
     @partial(mx.compile, inputs=compiled_state, outputs=compiled_state)
@@ -316,21 +313,20 @@ def train_sft(
     it = step0
     upcoming = iter(iterate_batches(rows, batches, start_step=step0, rank=rank, size=size))
     following = next(upcoming, None)
-    following_hidden = frozen_hidden(following) if following is not None else None
+    following_hidden = frozen_hidden(following) if pipeline and following is not None else None
     while following is not None and it < total:
         it += 1
         tic = time.perf_counter()
-        batch, h = following, following_hidden
+        batch = following
+        h = following_hidden if pipeline else frozen_forward(model, prefix, batch["tokens"])
         batch.pop("num_tokens")
         num_tokens = sum(len(prefix_ids) + len(rows[i][0]) + len(rows[i][1]) for i in batches[it - 1])
         lvalue, ntoks = step(prefix["hidden"], h, batch)
         mx.async_eval(compiled_state, lvalue, ntoks)
         following = next(upcoming, None)
-        if following is not None and pipeline:
+        if pipeline and following is not None:
             following_hidden = frozen_hidden(following)
         mx.eval(compiled_state, lvalue, ntoks)
-        if following is not None and not pipeline:
-            following_hidden = frozen_hidden(following)
         elapsed = time.perf_counter() - tic
         metrics = {
             "phase": "sft",
