@@ -63,7 +63,7 @@ class Contender:
     name: str
     rewriter: object
     route: Callable[[Sequence[str]], list[Routed]]
-    batch_size: int = 32
+    batch_size: int = 64
     routed: list[Routed] = field(default_factory=list)
     batch_seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed of the held-out split")
     parser.add_argument("--latency-queries", type=int, default=12, help="queries timed one by one (default: 12)")
     parser.add_argument("--warmup", type=int, default=1, help="warm-up rewrite calls per rewriter (default: 1)")
-    parser.add_argument("--batch-size", type=int, default=32, help="queries per rewrite_batch call (default: 32)")
+    parser.add_argument("--batch-size", type=int, default=64, help="queries per rewrite_batch call (default: 64)")
     parser.add_argument("--few-shot-batch-size", type=int, default=8,
                         help="queries per few-shot rewrite_batch call; its prompts are ~1800 tokens (default: 8)")
     parser.add_argument("--max-tokens", type=int, default=None, help="trained router's token limit (default: its own)")

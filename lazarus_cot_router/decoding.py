@@ -17,6 +17,12 @@ from mlx_lm.models.cache import KVCache, make_prompt_cache
 
 from .grammar import ARROW
 
+#: Prompt tokens per forward pass. A causal attention step computes scores for
+#: every (query, key) pair it holds, masked or not, so a long prompt in steps of
+#: 128 does about half the attention work of one step; on 2 CPU cores a
+#: 1,756-token prompt prefilled in 13.4 s this way against 28.3 s in one step.
+PREFILL_STEP_SIZE = 128
+
 
 @dataclass
 class Decoded:
@@ -34,8 +40,9 @@ class SharedPrefix:
     def __init__(self, model, prefix_ids: Sequence[int]):
         self.ids = list(prefix_ids)
         self.cache = make_prompt_cache(model)
-        if self.ids:
-            model(mx.array(self.ids)[None], cache=self.cache)
+        ids = mx.array(self.ids)[None]
+        for start in range(0, len(self.ids), PREFILL_STEP_SIZE):
+            model(ids[:, start : start + PREFILL_STEP_SIZE], cache=self.cache)
             mx.eval([c.state for c in self.cache])
 
     def fork(self) -> list:
@@ -67,8 +74,9 @@ def decode_batch(
     sampler: Callable | None = None,
     stop_text: Callable[[str], bool] = stops_after_arrow,
     stop_token_ids: Sequence[int] = (),
-    batch_size: int = 32,
+    batch_size: int = 64,
     prefill_batch_size: int = 8,
+    prefill_step_size: int = PREFILL_STEP_SIZE,
     logits_processors: Sequence[Callable | None] | None = None,
 ) -> list[Decoded]:
     """Decode every prompt (the part after ``prefix``) and return completions in
@@ -76,8 +84,12 @@ def decode_batch(
     sampled) but not in ``text``. ``logits_processors`` holds one mlx-lm
     logits processor (or ``None``) per prompt.
 
-    Prompts are prefilled ``prefill_batch_size`` at a time, shortest first, so
-    a batch pads little; up to ``batch_size`` sequences decode together."""
+    Prompts are prefilled ``prefill_batch_size`` at a time, longest first: a
+    batch of similar lengths pads little, and the longest prompts, which tend
+    to ask for the longest lines, start decoding while the others prefill
+    instead of leaving a tail of lone decoding steps. Up to ``batch_size``
+    sequences decode together; ``prefill_step_size`` tokens of a prompt go
+    through the model at a time (:data:`PREFILL_STEP_SIZE`)."""
     if not prompts:
         return []
     stop_ids = set(stop_token_ids) | set(tokenizer.eos_token_ids)
@@ -87,11 +99,12 @@ def decode_batch(
         sampler=sampler,
         completion_batch_size=batch_size,
         prefill_batch_size=min(prefill_batch_size, batch_size),
+        prefill_step_size=prefill_step_size,
     )
     try:
         if logits_processors is not None and len(logits_processors) != len(prompts):
             raise ValueError("one logits processor (or None) per prompt")
-        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
         caches = [prefix.fork() for _ in prompts] if prefix is not None and prefix.ids else None
         processors = None
         if logits_processors is not None:

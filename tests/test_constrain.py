@@ -347,6 +347,11 @@ def test_tiny_random_model_writes_only_valid_lines(tiny_model_dir):
      "0.25 hours - so nothing overlaps", "schedule: Yara:1.25hr,Quinn:2hr,Xavier:0.25hr,overlaps:"),
     ("Put together a timetable with standup lasting 3.5 hours and homework lasting 0.25 hours, non-overlapping",
      "schedule: standup:3.5hr,hours:"),
+    # Nor with a word that ties a task to its duration: the router named tasks "lasting" and "of".
+    ("Arrange Xavier lasting 1 hour, dentist lasting 1 hour and Yara lasting 4 hours, no overlapping",
+     "schedule: lasting:"),
+    ("Help me organize my afternoon: 2 hours of Uma and 0.75 hours of review, one after another",
+     "schedule: Uma:2hr,of:"),
 ])
 def test_numbers_rule_rejects_dropped_and_reordered_steps(query, line):
     assert not constraint_for(query).allows(line)
