@@ -194,6 +194,23 @@ class LineConstraint:
             return True  # the first character of the arrow
         return _spec_ok(rules, spec, complete=False)
 
+    def leads_somewhere(self, text: str) -> bool:
+        """:meth:`allows`, and where ``text`` ends inside a word, some query word
+        or keyword it is the start of finishes it validly. "schedule: Tara:2hr,A"
+        starts "AND" and "ARRANGE", both ruled out: a model let write the "A"
+        had nothing left to write but what relaxing the rules let through."""
+        if not self.allows(text):
+            return False
+        name, sep, rest = text.lstrip().partition(":")
+        rules = self.rules.get(name) if sep else None
+        if rules is None or rules.empty or ARROW in rest:
+            return True
+        done, open_word = _split_words(rest)
+        if not open_word[:1].isalpha():
+            return True
+        words = rules.starts_a_word_left(open_word, Counter(rules.key(w) for w in done))
+        return not words or any(self.allows(text + w[len(open_word):]) for w in words)
+
     def continuations(self, text: str) -> list[str]:
         """Texts that, appended to ``text``, finish its open word or the line;
         for when none of the model's best tokens is valid."""
@@ -474,7 +491,8 @@ class ConstrainedChoice:
 
     def valid(self, generated: list[int], token: int) -> bool:
         """Whether the line may go on with ``token`` after the ids ``generated``."""
-        return token not in self.banned and self.constraint.allows(self.head + self.tokenizer.decode(generated + [token]))
+        return token not in self.banned and self.constraint.leads_somewhere(
+            self.head + self.tokenizer.decode(generated + [token]))
 
     def grammar_tokens(self, generated: list[int]) -> list[int]:
         """Valid next tokens that start what the grammar says may come next

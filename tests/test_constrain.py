@@ -27,7 +27,19 @@ def test_every_gold_line_is_allowed_at_every_prefix(seed):
         constraint = constraint_for(example.query)
         line = target_text(example.expert, example.spec)
         for end in range(1, len(line) + 1):
-            assert constraint.allows(line[:end]), (example.query, line[:end])
+            # leads_somewhere is allows plus a look at how the open word can end
+            assert constraint.leads_somewhere(line[:end]), (example.query, line[:end])
+
+
+def test_a_word_is_begun_only_where_it_can_be_finished():
+    # "A" starts "AND" and "ARRANGE", neither of which may name the second task: the router,
+    # let write the "A", had only the rules' relaxation left and named a task "ARRANGE".
+    query = "ARRANGE 2 HOURS OF Tara AND 3.5 HOURS OF Uma, MAKING SURE NONE OF THEM overlap AND STARTING AT 16:30"
+    constraint = constraint_for(query)
+    assert constraint.allows("schedule: Tara:2hr,A")
+    assert not constraint.leads_somewhere("schedule: Tara:2hr,A")
+    assert constraint.leads_somewhere("schedule: Tara:2hr,U")
+    assert constraint.leads_somewhere("schedule: Tara:2hr,Uma:3.5hr | no_overlap,start:16:30 ->")
 
 
 @pytest.mark.parametrize("query, text", [

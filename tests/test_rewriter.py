@@ -50,6 +50,28 @@ def test_shared_prefix_decoding_equals_full_prompt_decoding(router):
         assert len(got.logprobs) == len(got.tokens) and all(lp <= 0 for lp in got.logprobs)
 
 
+def test_long_prompts_prefill_in_steps_as_in_one_pass(router):
+    """Prompts longer than PREFILL_STEP_SIZE go through the model in steps: the
+    same cache and the same greedy tokens as one pass over the whole prompt."""
+    from mlx_lm.models.cache import make_prompt_cache
+
+    from lazarus_cot_router.decoding import PREFILL_STEP_SIZE
+
+    model, tok = router.model, router.tokenizer
+    long_prefix = router.prefix_ids * (PREFILL_STEP_SIZE // len(router.prefix_ids) + 2)
+    assert len(long_prefix) > 2 * PREFILL_STEP_SIZE
+    stepped = SharedPrefix(model, long_prefix)
+    whole = make_prompt_cache(model)
+    model(mx.array(long_prefix)[None], cache=whole)
+    for a, b in zip(stepped.cache, whole):
+        assert a.offset == b.offset == len(long_prefix)
+        assert mx.allclose(a.state[0], b.state[0], atol=1e-4).item()
+    suffix = encode_prompt(tok, router.system_prompt, QUERIES[0])[1]
+    got = decode_batch(model, tok, [long_prefix + suffix], max_tokens=6, stop_text=lambda _: False)[0]
+    want = greedy_reference(model, tok, long_prefix + suffix, 6)
+    assert got.tokens == want[: len(got.tokens)] and len(got.tokens) >= 1
+
+
 def test_prefix_is_not_modified_by_decoding(router):
     prefix = SharedPrefix(router.model, router.prefix_ids)
     before = [mx.array(c.state[0]) for c in prefix.cache]
