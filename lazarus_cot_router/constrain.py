@@ -24,7 +24,9 @@ plus a few grammar words, so decoding can rule those mistakes out:
 * an expert may ask for its words in the query's order (a schedule's task
   names) and reserve query words it writes as keywords ("so nothing
   overlaps" is ``no_overlap``, so no task is named "overlaps"); a line that
-  runs into a dead end under the ordering rules is finished without them;
+  runs into a dead end under the ordering rules is finished without them,
+  and one that nothing keeps valid ends :data:`FREE_TOKENS` later;
+* a word is begun only where a query word it starts may still finish it;
 * an expert with an empty spec (``chat``) allows nothing but `` ->``;
 * an expert that cannot take the query (arithmetic without a number) is not
   offered at all.
@@ -56,6 +58,10 @@ from .grammar import ARROW
 PUNCTUATION = tuple(" :|,.-+*/")
 #: How many of the best tokens are tried, per step, before giving up on the constraint.
 TOP_K = 64
+#: Tokens a line that nothing keeps valid any more may still take, freely, before it is ended:
+#: enough to finish a line that parses ("subtract: -204.64 - -" went on "24395 ->"), not to
+#: loop to the token limit ("... | no_overlap,start:16:30 | no_overlap,start:16:30 | ...").
+FREE_TOKENS = 12
 
 
 @functools.lru_cache(maxsize=64)
@@ -481,13 +487,16 @@ def _next_numbers(tokens: tuple[QueryNumber, ...], j: int | None) -> list[int]:
 
 class ConstrainedChoice:
     """A logits processor for mlx-lm's generators: masks the tokens ranked
-    above the best one that keeps the line valid. One instance per sequence."""
+    above the best one that keeps the line valid. One instance per sequence.
+    ``banned``: the stop tokens, never written while the line can go on, and
+    what ends a line nothing keeps valid any more, :data:`FREE_TOKENS` later."""
 
     def __init__(self, constraint: LineConstraint, tokenizer, banned: Sequence[int] = (), head: str = "",
                  top_k: int = TOP_K):
         self.constraint, self.tokenizer, self.head = constraint, tokenizer, head
         self.banned, self.top_k = frozenset(banned), top_k
         self._start: int | None = None
+        self._dead_at: int | None = None  # tokens generated when the line could no longer be valid
 
     def valid(self, generated: list[int], token: int) -> bool:
         """Whether the line may go on with ``token`` after the ids ``generated``."""
@@ -515,6 +524,10 @@ class ConstrainedChoice:
             self._start = len(tokens)
         generated = tokens[self._start:]
         row = logits.reshape(-1)
+        if self._dead_at is not None:  # no valid line is reachable from here on
+            if len(generated) - self._dead_at < FREE_TOKENS or not self.banned:
+                return logits
+            return _mask(logits, row, [min(self.banned)], keep_only=True)
         k = min(self.top_k, row.shape[0])
         top = mx.argpartition(-row, k - 1)[:k]
         scores = row[top].tolist()
@@ -532,7 +545,10 @@ class ConstrainedChoice:
                 best = max(valid, key=lambda t: row[t].item())
                 return _mask(logits, row, [best], keep_only=True)
             if not self.relax():
-                return logits  # nothing keeps the line valid: decode freely, execution will say why
+                # Nothing keeps the line valid, even without the ordering rules: the model goes on
+                # freely for FREE_TOKENS, then the line ends (the rewriter reports what it is).
+                self._dead_at = len(generated)
+                return logits
 
 
 def _mask(logits: mx.array, row: mx.array, tokens: list[int], keep_only: bool = False) -> mx.array:

@@ -240,6 +240,33 @@ def test_a_dead_end_under_the_numbers_rule_is_finished_without_it():
     assert not processor.relax()  # already relaxed
 
 
+class _NoWayOn:
+    """A constraint nothing can continue, relaxed or not."""
+
+    can_relax = False
+
+    def leads_somewhere(self, text):
+        return False
+
+    def continuations(self, text):
+        return []
+
+
+def test_a_line_nothing_keeps_valid_ends_soon():
+    # The router used to decode such a line freely to the 64-token limit ("schedule: Tara:2hr,
+    # POR:3.5hr,EN: 16:30 | no_overlap,start:16:30 | no_overlap,..."), the slowest line of a batch.
+    from lazarus_cot_router.constrain import FREE_TOKENS
+
+    tok = CharTokenizer()
+    eot = tok.ids["<eot>"]
+    processor = ConstrainedChoice(_NoWayOn(), tok, banned=[eot])
+    text = run_processor(processor, tok, "x" * 40, steps=40)
+    # The model's own tokens for FREE_TOKENS, then the stop token.
+    assert text.startswith("x" * FREE_TOKENS + "<eot>"), text
+    # Without a stop token to end it with, the model's own choice stands.
+    assert run_processor(ConstrainedChoice(_NoWayOn(), tok), tok, "x" * 40, steps=40) == "x" * 40
+
+
 def test_processor_leaves_valid_top_choice_untouched():
     tok = CharTokenizer()
     processor = ConstrainedChoice(constraint_for("hello"), tok)
