@@ -40,9 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     from lazarus_cot_router.models import load, resolve_model_dir
     from lazarus_cot_router.plugins import get_experts
     from training.adapters import adapter_config, base_model_identity, save_adapter
-    from training.checkpoint import atomic_write_text
+    from lazarus_cot_router.atomic import atomic_write
     from training.config import TrainConfig
-    from training.data import generate_split, training_mix
+    from training.data import training_examples
     from training.rl import train_rl
     from training.sft import setup_trainable
     from training.train import MetricsLog, evaluate_heldout
@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
 
     model, tokenizer = load(config.model)
     experts = get_experts()
-    examples = generate_split("train", config.examples, config.seed, experts=experts,
-                              mix=training_mix(list(experts.values())))
+    examples = training_examples(config.examples, config.seed, list(experts.values()),
+                                 mawps=config.mawps_examples, clinc=config.clinc_examples)
     setup_trainable(model, config.fine_tune_type, config.num_layers, config.lora_parameters)
     model.load_weights(str(args.sft_adapter / "adapters.safetensors"), strict=False)
     log = MetricsLog(args.out / "metrics.jsonl")
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     save_adapter(args.out, model, adapter_config(config.fine_tune_type, config.num_layers, config.lora_parameters,
                                                  identity, training_config=config.to_dict()))
     report = evaluate_heldout(model, tokenizer, config, args.out, experts)
-    atomic_write_text(args.out / "eval.json", json.dumps(report, indent=2, default=str) + "\n")
+    atomic_write(args.out / "eval.json", json.dumps(report, indent=2, default=str) + "\n")
     print(f"rl seconds: {seconds:.0f}")
     print({k: report[k] for k in report if k.endswith("accuracy")})
     print({name: v["execution_accuracy"] for name, v in report["per_expert"].items()})

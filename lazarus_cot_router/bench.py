@@ -89,8 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-tokens", type=int, default=None, help="trained router's token limit (default: its own)")
     parser.add_argument("--few-shot-max-tokens", type=int, default=200, help="few-shot token limit (default: 200, as Lazarus)")
     parser.add_argument("--calibration", default=None, help="calibration directory for hidden-state routing")
-    parser.add_argument("--no-constrain", dest="constrain", action="store_false",
-                        help="trained and system-prompt routers decode freely instead of copy-constrained")
+    parser.add_argument("--decoding", choices=("free", "generic", "full"), default="generic",
+                        help="decoding of the trained and system-prompt routers (default: generic; see `eval --help`)")
     parser.add_argument("--rewriters", default=",".join(REWRITERS), help=f"comma list (default: {','.join(REWRITERS)})")
     parser.add_argument("--out", default="runs/bench", help="output directory (default: runs/bench)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -142,7 +142,7 @@ def build_contenders(args, names: Sequence[str]) -> tuple[list[Contender], dict[
     from .models import load
     from .rewriter import DEFAULT_MAX_TOKENS, TrainedCoTRewriter
 
-    limit = {"max_tokens": args.max_tokens or DEFAULT_MAX_TOKENS, "constrain": args.constrain}
+    limit = {"max_tokens": args.max_tokens or DEFAULT_MAX_TOKENS, "decoding": args.decoding}
     base = load(args.model)
     adapted = load(args.model, adapter_path=args.adapter) if args.adapter else base
     contenders, unavailable = [], {}

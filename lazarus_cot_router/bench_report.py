@@ -1,7 +1,6 @@
 """The bench's outputs: ``results.json``, ``report.md`` and PNG plots.
 
-Every file is written atomically (a temporary file in the same directory, then
-``os.replace``). matplotlib is imported only here, only when plotting; without
+Every file is written atomically (:mod:`lazarus_cot_router.atomic`). matplotlib is imported only here, only when plotting; without
 it the report says so and the other outputs are still written.
 """
 
@@ -9,24 +8,12 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
+from .atomic import atomic_write
+
 UNKNOWN, UNPARSED = "unknown", "unparsed"
-
-
-def write_atomic(path: Path, data: str | bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def confusion_matrix(rows: Sequence[dict], labels: Sequence[str]) -> dict:
@@ -36,7 +23,9 @@ def confusion_matrix(rows: Sequence[dict], labels: Sequence[str]) -> dict:
     gold = sorted({r["want_expert"] for r in rows}, key=lambda g: (order.get(g, len(order)), g))
     matrix = {g: {p: 0 for p in columns} for g in gold}
     for r in rows:
-        got = r["got_expert"]
+        # A query routed right counts on the diagonal: that includes a chat query the host passes
+        # through because no line could be executed for it.
+        got = r["want_expert"] if r["expert"] else r["got_expert"]
         matrix[r["want_expert"]][UNPARSED if got is None else got if got in labels else UNKNOWN] += 1
     return {"labels": columns, "rows": matrix}
 
@@ -98,8 +87,8 @@ def write_outputs(results: dict, out: Path) -> Path:
     except ImportError:
         results["plots"] = []
         results["plots_skipped"] = "matplotlib is not installed (pip install 'lazarus-cot-router[plots]')"
-    write_atomic(out / "results.json", json.dumps(results, indent=2, default=str) + "\n")
-    write_atomic(out / "report.md", format_report(results))
+    atomic_write(out / "results.json", json.dumps(results, indent=2, default=str) + "\n")
+    atomic_write(out / "report.md", format_report(results))
     return out
 
 
@@ -228,7 +217,7 @@ def write_plots(results: dict, out: Path) -> list[str]:
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
         plt.close(fig)
-        write_atomic(out / name, buf.getvalue())
+        atomic_write(out / name, buf.getvalue())
         written.append(name)
     return written
 

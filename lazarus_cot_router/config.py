@@ -45,7 +45,7 @@ class TrainedCoTOptions:
     max_tokens: int = field(default=64, metadata={"help": "most tokens generated for the routing line", "min": 1})
     routing: Literal["text", "hidden"] = field(default="text", metadata={"help": "'text': parse the expert name from the generated line; 'hidden': pick it from the hidden state at the expert token using the calibration"})
     calibration: str | None = field(default=None, metadata={"help": "calibration file or folder (written by `lazarus-cot-router calibrate`), needed for routing: hidden", "path": "any"})
-    constrain: bool = field(default=True, metadata={"help": "copy-constrained decoding: the spec may only use the query's words and the expert's grammar words (false: decode freely)"})
+    decoding: Literal["free", "generic", "full"] = field(default="generic", metadata={"help": "'generic': the line keeps to its grammar and copies names, places and numbers from the query; 'full': also each expert's ordering rules; 'free': no constraint"})
 
 
 @dataclass(frozen=True)

@@ -4,39 +4,37 @@ A small router picks the right expert far more often than it copies the spec
 right: it drops a digit (``-3`` for "trades away 30"), garbles a rare city
 ("Ykkai" for "Yokkaichi"), swaps in a name it memorized in training, or loops
 ("New New New"). Every built-in spec is made of words copied from the query
-plus a few grammar words, so decoding can rule those mistakes out:
+plus a few grammar words, so decoding can rule those mistakes out. Three modes
+(:data:`DECODING_MODES`):
 
-* before ``:``, the text must be the start of ``<expert>:`` for a known expert;
-* after it, every word of the spec (a run of letters, or a number: ``622.06``,
-  never a cut-off ``622``) must be
-  one of the expert's keywords (``hr``, ``no_overlap``, ``dollars``, ...) or a
-  word of the query, used at most as often as the query uses it (case-folded,
-  unless the expert asks for the query's own case);
-* an expert may instead list the specs it accepts (``time``: the places the
-  query names, or a zone name);
-* an expert may also ask for a numbers rule (``SpecVocabulary.numbers``): the
-  spec uses every number of the query's sentences it draws from (schedules),
-  in the query's order with step words as numbers (word problems: no dropped,
-  reordered or repeated step, "triples" only as ``*3``, a rate like "$11 each"
-  only as ``*11``, a number after one of the expert's verbs with the verb's
-  operator, "finds 12" only as ``+12``; schedules: the durations in the
-  query's order and the ``|`` only after every one of them);
-* an expert may ask for its words in the query's order (a schedule's task
-  names) and reserve query words it writes as keywords ("so nothing
-  overlaps" is ``no_overlap``, so no task is named "overlaps"); a line that
-  runs into a dead end under the ordering rules is finished without them,
-  and one that nothing keeps valid ends :data:`FREE_TOKENS` later;
-* a word is begun only where a query word it starts may still finish it;
-* an expert with an empty spec (``chat``) allows nothing but `` ->``;
-* an expert that cannot take the query (arithmetic without a number) is not
-  offered at all.
+* ``free``: no constraint (the model's own greedy line);
+* ``generic``: the line's grammar and the set of experts, and copying:
+  before ``:``, the text must be the start of ``<expert>:`` for a known expert
+  that can take the query (arithmetic needs a number; no expert takes an
+  operation it does not support); after it, every word of the spec (a run of
+  letters, or a number: ``622.06``, never a cut-off ``622``) must be one of the
+  expert's keywords (``hr``, ``no_overlap``, ...) or a word of the query, used
+  at most as often as the query uses it (case-folded, unless the expert asks
+  for the query's own case), numbers normalized (``54,788`` is ``54788``,
+  "twelve" ``12``); an expert may instead list the specs it accepts (``time``:
+  the places the query names, or a zone name); the spec must stay a prefix of
+  the expert's grammar; a word is begun only where a query word it starts may
+  still finish it;
+* ``full``: ``generic`` plus each expert's ordering rules (``SpecVocabulary.numbers``,
+  ``ordered``): a word problem's numbers in the query's order, a schedule's
+  durations and task names in the query's order with none left out; a line that
+  runs into a dead end under them is finished without them. These rules encode
+  how one kind of writer orders a request, so ``generic`` is the default.
 
-Experts declare this through :meth:`Expert.spec_vocabulary`; one that returns
-``None`` (the default, e.g. a third-party expert whose spec is not a copy) is
-decoded freely. The constraint works on the model's ranking: at each step the
-highest-scoring token that keeps the line valid wins, and the tokens ranked
-above it are masked out, so the probabilities the rewriter reports stay the
-model's own.
+A line that no valid continuation can finish is ended at once: the rewriter
+passes the query through (chat) rather than let the model write freely.
+
+Experts declare all of this as data through :meth:`Expert.spec_vocabulary`;
+one that returns ``None`` (the default, e.g. a third-party expert whose spec is
+not a copy) is decoded freely. The constraint works on the model's ranking: at
+each step the highest-scoring token that keeps the line valid wins, and the
+tokens ranked above it are masked out, so the probabilities the rewriter
+reports stay the model's own.
 """
 
 from __future__ import annotations
@@ -51,17 +49,15 @@ from typing import Mapping, Sequence
 import mlx.core as mx
 import regex
 
-from .experts.vocabulary import WORD, QueryNumber, SpecVocabulary, query_numbers
+from .experts.vocabulary import WORD, QueryNumber, SpecVocabulary, normalize_numbers, query_numbers
 from .grammar import ARROW
 
 #: Characters offered, besides words, when the grammar must pick the next token.
-PUNCTUATION = tuple(" :|,.-+*/")
+PUNCTUATION = tuple(" :|,.-+*/()%")
 #: How many of the best tokens are tried, per step, before giving up on the constraint.
 TOP_K = 64
-#: Tokens a line that nothing keeps valid any more may still take, freely, before it is ended:
-#: enough to finish a line that parses ("subtract: -204.64 - -" went on "24395 ->"), not to
-#: loop to the token limit ("... | no_overlap,start:16:30 | no_overlap,start:16:30 | ...").
-FREE_TOKENS = 12
+DECODING_MODES = ("free", "generic", "full")
+DEFAULT_DECODING = "generic"
 
 
 @functools.lru_cache(maxsize=64)
@@ -93,8 +89,6 @@ class _SpecRules:
     numbers_mark: str | None = None
     late_numbers: frozenset[str] = frozenset()
     order: tuple[str, ...] | None = None  # the query's words in order, if the spec copies them in order
-    near: dict[str, frozenset[int]] | None = None  # query word -> which listed numbers it is nearest
-    near_count: int = 0  # how many numbers ``near`` refers to
 
     @classmethod
     def build(cls, vocab: SpecVocabulary, query: str) -> "_SpecRules":
@@ -105,16 +99,10 @@ class _SpecRules:
             surface.setdefault(key(w), w)
         counts = Counter(key(w) for w in found)
         counts.subtract(Counter(key(w) for w in vocab.reserved))
-        numbers = (query_numbers(query, step_words=vocab.numbers == "in_order", operator_words=dict(vocab.operator_words))
-                   if vocab.numbers else ())
+        numbers = query_numbers(query) if vocab.numbers else ()
         order = tuple(key(w) for w in WORD.findall(query)) if vocab.ordered else None
-        near = None
-        if vocab.ordered and vocab.numbers == "all" and vocab.numbers_mark:
-            listed = [t.position for t in numbers if t.required and not t.spellings & vocab.late_numbers]
-            near = _nearest_numbers(query, listed, key)
         return cls(vocab.mode, vocab.keywords, vocab.phrases, vocab.pattern, vocab.case_sensitive,
-                   +counts, surface, vocab.numbers, numbers, vocab.numbers_mark, vocab.late_numbers, order, near,
-                   len(listed) if near is not None else 0)
+                   +counts, surface, vocab.numbers, numbers, vocab.numbers_mark, vocab.late_numbers, order)
 
     @property
     def empty(self) -> bool:
@@ -153,16 +141,22 @@ def _key(case_sensitive: bool):
 class LineConstraint:
     """Which partial routing lines are valid for one query."""
 
-    def __init__(self, vocabularies: Mapping[str, SpecVocabulary | None], query: str):
+    def __init__(self, vocabularies: Mapping[str, SpecVocabulary | None], query: str, mode: str = DEFAULT_DECODING):
+        if mode not in ("generic", "full"):
+            raise ValueError(f"a line constraint is 'generic' or 'full', not {mode!r}")
+        if mode == "generic":
+            vocabularies = {name: None if v is None else v.generic() for name, v in vocabularies.items()}
         self.heads = tuple(f"{name}:" for name, vocab in vocabularies.items() if vocab is None or vocab.mode != "never")
         self.rules: dict[str, _SpecRules | None] = {
             name: None if vocab is None else _SpecRules.build(vocab, query) for name, vocab in vocabularies.items()
         }
 
     @classmethod
-    def for_experts(cls, experts: Mapping[str, object], query: str) -> "LineConstraint":
-        """The constraint of each expert's :meth:`spec_vocabulary` for ``query``."""
-        return cls({name: expert.spec_vocabulary(query) for name, expert in experts.items()}, query)
+    def for_experts(cls, experts: Mapping[str, object], query: str, mode: str = DEFAULT_DECODING) -> "LineConstraint":
+        """The constraint of each expert's :meth:`spec_vocabulary` for ``query``
+        (its numbers written as a spec writes them: "54,788" is ``54788``)."""
+        query = normalize_numbers(query)
+        return cls({name: expert.spec_vocabulary(query) for name, expert in experts.items()}, query, mode)
 
     def relaxed(self) -> "LineConstraint":
         """The same constraint with every expert's ordering rules dropped (the
@@ -171,7 +165,7 @@ class LineConstraint:
         cannot take the step its grammar needs; a schedule that skipped a task
         has no name left after the last one it wrote)."""
         relaxed = copy.copy(self)
-        relaxed.rules = {name: None if rules is None else dataclasses.replace(rules, numbers_rule=None, order=None, near=None)
+        relaxed.rules = {name: None if rules is None else dataclasses.replace(rules, numbers_rule=None, order=None)
                          for name, rules in self.rules.items()}
         return relaxed
 
@@ -250,53 +244,6 @@ class LineConstraint:
         return found + list(PUNCTUATION)
 
 
-#: Words a clause break counts as, in how near a word is to a number: "1.5 hours of homework,
-#: 0.25 hours of Rosa" puts "homework" with 1.5 (3 words away) rather than 0.25 (1 word and a comma).
-CLAUSE_BREAK_WORDS = 3
-_CLAUSE_BREAK = regex.compile(r"[,;.!?\n]")
-_CLAUSE_WORDS = frozenset({"and", "then"})
-
-
-def _nearest_numbers(query: str, positions: Sequence[int], key) -> dict[str, frozenset[int]]:
-    """For each word of letters in ``query`` (by ``key``): the indices into ``positions`` (word
-    indices of numbers) of the numbers nearest to it, over all the places it occurs."""
-    matches = list(WORD.finditer(query))
-    breaks = [0]  # breaks[i]: clause breaks before word i
-    for i in range(1, len(matches)):
-        gap = query[matches[i - 1].end() : matches[i].start()]
-        breaks.append(breaks[-1] + bool(_CLAUSE_BREAK.search(gap)) + (matches[i - 1].group().casefold() in _CLAUSE_WORDS))
-    near: dict[str, set[int]] = {}
-    for i, m in enumerate(matches):
-        if m.group()[0].isdigit() or not positions:
-            continue
-        distance = [abs(i - p) + CLAUSE_BREAK_WORDS * abs(breaks[i] - breaks[p]) for p in positions]
-        best = min(distance)
-        near.setdefault(key(m.group()), set()).update(k for k, d in enumerate(distance) if d == best)
-    return {w: frozenset(ks) for w, ks in near.items()}
-
-
-def _near_their_numbers(rules: _SpecRules, spec: str, open_word: str) -> bool:
-    """Whether each copied word before the mark is one the query writes nearest the number the
-    spec writes next (the open word: the start of such a word)."""
-    head = spec.partition(rules.numbers_mark)[0]
-    written = 0
-    words = list(WORD.finditer(head))
-    if open_word and len(head) < len(spec):
-        open_word = ""  # the open word is after the mark
-    for n, m in enumerate(words):
-        word = m.group()
-        if word[0].isdigit():
-            written += 1
-            continue
-        if not rules.is_listed_word(word) or written >= rules.near_count:
-            continue
-        if open_word and n == len(words) - 1:
-            return _starts_a_word(rules, word, [w for w, ks in rules.near.items() if written in ks])
-        if written not in rules.near.get(rules.key(word), ()):
-            return False
-    return True
-
-
 def _in_query_order(rules: _SpecRules, done: list[str], open_word: str) -> bool:
     """Whether the spec's copied words (numbers aside) come in the query's order, the open word
     included as the start of a query word."""
@@ -358,8 +305,6 @@ def _spec_ok(rules: _SpecRules, spec: str, complete: bool) -> bool:
             return False
     if rules.order is not None and not _in_query_order(rules, done, open_word):
         return False
-    if rules.near is not None and not _near_their_numbers(rules, spec, open_word):
-        return False
     if rules.numbers_rule and not _numbers_ok(rules, spec, open_word[:1].isdigit(), complete):
         return False
     if not open_word:
@@ -374,21 +319,16 @@ def _spec_ok(rules: _SpecRules, spec: str, complete: bool) -> bool:
 
 
 #: A spec ending in one of these waits for a number ("eggs:16 | -3 *").
-_AWAITING_NUMBER = "|+-*/"
-_SIGNED_NUMBER = regex.compile(r"[-+*/]\s*[-+]")
-#: The noun a word problem's spec counts ("plums" of "plums:128 | ...").
-_HEAD_WORD = regex.compile(r"\s*([^\W\d]+)\s*:")
+_AWAITING_NUMBER = "|+-*/("
 
 
 def _numbers_ok(rules: _SpecRules, spec: str, open_number: bool, complete: bool) -> bool:
     """The numbers rule of the expert's vocabulary (see ``SpecVocabulary.numbers``)
     for ``spec``, whose last number is still being written if ``open_number``."""
-    numbers = [(spec[: m.start()].rstrip()[-1:], m.group()) for m in WORD.finditer(spec)
-               if m.group()[0].isdigit() and not rules.is_keyword(m.group())]
-    opened = numbers.pop() if open_number and numbers else None
+    used = [m.group() for m in WORD.finditer(spec) if m.group()[0].isdigit() and not rules.is_keyword(m.group())]
+    opened = used.pop() if open_number and used else None
     if opened and spec.endswith("."):
-        opened = (opened[0], opened[1] + ".")  # "622." of "622.06"
-    used = [number for _, number in numbers]
+        opened += "."  # "622." of "622.06"
     tokens = rules.numbers
     if rules.numbers_rule == "all":
         touched = {t.sentence for t in tokens if t.spellings & set(used)}
@@ -400,30 +340,15 @@ def _numbers_ok(rules: _SpecRules, spec: str, open_number: bool, complete: bool)
                        and (complete or not t.spellings & rules.late_numbers))
         have = Counter(used)
         return all(have[number] >= n for number, n in need.items())
-    if _SIGNED_NUMBER.search(spec):
-        return False  # "+24 - -33": the query's numbers carry no sign of their own here
-    head = _HEAD_WORD.match(spec)
-    counting = [k for k, t in enumerate(tokens) if head and t.after == head.group(1).casefold()]
-
-    def following(j: int | None) -> list[int]:
-        # The first number counts the spec's noun where the query writes one before it ("128
-        # plums"): the router started "plums:37" from the next sentence's step.
-        found = _next_numbers(tokens, j)
-        return [k for k in found if k in counting] if j is None and counting else found
-
     states: set[int | None] = {None}  # index after the last query number matched; None: none yet
-    for op, number in numbers:
-        states = {k + 1 for j in states for k in following(j)
-                  if number in tokens[k].spellings and _op_fits(tokens[k], op)}
+    for number in used:
+        states = {k + 1 for j in states for k in _next_numbers(tokens, j) if number in tokens[k].spellings}
         if not states:
             return False
     if opened:
-        op, prefix = opened
-        return any(s.startswith(prefix) and _op_fits(tokens[k], op)
-                   for j in states for k in following(j) for s in tokens[k].spellings)
-    pending = spec.rstrip()[-1:]
-    if pending and pending in _AWAITING_NUMBER:
-        return any(pending == "|" or _op_fits(tokens[k], pending) for j in states for k in following(j))
+        return any(s.startswith(opened) for j in states for k in _next_numbers(tokens, j) for s in tokens[k].spellings)
+    if spec.rstrip()[-1:] in tuple(_AWAITING_NUMBER):
+        return any(_next_numbers(tokens, j) for j in states)
     if not complete:
         return True
     # Done: no required number is left in the sentence of the last one used.
@@ -431,7 +356,7 @@ def _numbers_ok(rules: _SpecRules, spec: str, open_number: bool, complete: bool)
                for j in states)
 
 
-def _listed_in_order(rules: _SpecRules, spec: str, opened: tuple[str, str] | None, touched: set[int]) -> bool:
+def _listed_in_order(rules: _SpecRules, spec: str, opened: str | None, touched: set[int]) -> bool:
     """Whether the numbers before the mark follow the query's order, skipping only numbers that
     are optional, late or in a sentence the spec leaves out; a number being written before the
     mark must start the next one."""
@@ -458,13 +383,7 @@ def _listed_in_order(rules: _SpecRules, spec: str, opened: tuple[str, str] | Non
             return False
     if not opened or mark:
         return True
-    return any(s.startswith(opened[1]) for k in states for j in reachable(k) for s in tokens[j].spellings)
-
-
-def _op_fits(number: QueryNumber, op: str) -> bool:
-    """Whether the spec may write ``number`` after ``op`` (``":"``: as the start). A verb's number
-    ("got 30 apples yesterday") may be the start; a rate, share or step word's may not."""
-    return number.op is None or number.op == op or (op == ":" and number.op in "+-")
+    return any(s.startswith(opened) for k in states for j in reachable(k) for s in tokens[j].spellings)
 
 
 def _next_numbers(tokens: tuple[QueryNumber, ...], j: int | None) -> list[int]:
@@ -489,14 +408,14 @@ class ConstrainedChoice:
     """A logits processor for mlx-lm's generators: masks the tokens ranked
     above the best one that keeps the line valid. One instance per sequence.
     ``banned``: the stop tokens, never written while the line can go on, and
-    what ends a line nothing keeps valid any more, :data:`FREE_TOKENS` later."""
+    what ends a line that nothing keeps valid any more (``dead`` is then True)."""
 
     def __init__(self, constraint: LineConstraint, tokenizer, banned: Sequence[int] = (), head: str = "",
                  top_k: int = TOP_K):
         self.constraint, self.tokenizer, self.head = constraint, tokenizer, head
         self.banned, self.top_k = frozenset(banned), top_k
         self._start: int | None = None
-        self._dead_at: int | None = None  # tokens generated when the line could no longer be valid
+        self.dead = False  # no valid line was reachable: the line was ended where it stood
 
     def valid(self, generated: list[int], token: int) -> bool:
         """Whether the line may go on with ``token`` after the ids ``generated``."""
@@ -524,10 +443,8 @@ class ConstrainedChoice:
             self._start = len(tokens)
         generated = tokens[self._start:]
         row = logits.reshape(-1)
-        if self._dead_at is not None:  # no valid line is reachable from here on
-            if len(generated) - self._dead_at < FREE_TOKENS or not self.banned:
-                return logits
-            return _mask(logits, row, [min(self.banned)], keep_only=True)
+        if self.dead:
+            return _mask(logits, row, [min(self.banned)], keep_only=True) if self.banned else logits
         k = min(self.top_k, row.shape[0])
         top = mx.argpartition(-row, k - 1)[:k]
         scores = row[top].tolist()
@@ -545,10 +462,10 @@ class ConstrainedChoice:
                 best = max(valid, key=lambda t: row[t].item())
                 return _mask(logits, row, [best], keep_only=True)
             if not self.relax():
-                # Nothing keeps the line valid, even without the ordering rules: the model goes on
-                # freely for FREE_TOKENS, then the line ends (the rewriter reports what it is).
-                self._dead_at = len(generated)
-                return logits
+                # Nothing keeps the line valid, even without the ordering rules: it ends here and
+                # the rewriter passes the query through rather than run what the model writes freely.
+                self.dead = True
+                return _mask(logits, row, [min(self.banned)], keep_only=True) if self.banned else logits
 
 
 def _mask(logits: mx.array, row: mx.array, tokens: list[int], keep_only: bool = False) -> mx.array:

@@ -8,6 +8,9 @@ rest), at the end-of-turn token, or after ``max_tokens``.
 
 from __future__ import annotations
 
+import functools
+import inspect
+import sys
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -53,11 +56,31 @@ class SharedPrefix:
         for layer in self.cache:
             if not isinstance(layer, KVCache):
                 raise TypeError(f"cannot fork a {type(layer).__name__}; only KVCache is supported")
-            keys, values, offset = layer.state
             # Slices of exactly ``offset`` tokens: the next update reallocates
             # instead of writing into arrays shared with the original.
-            forked.append(KVCache.from_state((keys[..., :offset, :], values[..., :offset, :], offset)))
+            forked.append(kv_cache(*kv_contents(layer)))
         return forked
+
+
+def kv_contents(layer) -> tuple[mx.array, mx.array]:
+    """The keys and values a ``KVCache`` layer holds, sliced to its offset.
+
+    mlx-lm 0.32 gives ``state`` as ``(keys, values, offset)`` with arrays that
+    may run past the offset; up to 0.31 it is ``(keys, values)``, already
+    sliced, with the offset an attribute. Both read the same here."""
+    state = layer.state
+    keys, values = state[0], state[1]
+    offset = state[2] if len(state) > 2 else layer.offset
+    return keys[..., :offset, :], values[..., :offset, :]
+
+
+def kv_cache(keys: mx.array, values: mx.array) -> KVCache:
+    """A ``KVCache`` holding exactly ``keys`` and ``values`` (``[B, H, T, D]``),
+    built the same way on every mlx-lm version (``from_state`` changed its
+    signature in 0.32)."""
+    cache = KVCache()
+    cache.keys, cache.values, cache.offset = keys, values, keys.shape[-2]
+    return cache
 
 
 def stops_after_arrow(text: str) -> bool:
@@ -93,7 +116,7 @@ def decode_batch(
     if not prompts:
         return []
     stop_ids = set(stop_token_ids) | set(tokenizer.eos_token_ids)
-    generator = BatchGenerator(
+    generator = batch_generator_class()(
         model,
         max_tokens=max_tokens,
         sampler=sampler,
@@ -115,8 +138,10 @@ def decode_batch(
             uids[i] = uid
         results = {uid: Decoded([], "") for uid in uids}
         active = set(uids)
+        # mlx-lm 0.31+: ``next_generated``; before, ``next`` returns the generated tokens.
+        step = getattr(generator, "next_generated", None) or generator.next
         while active:
-            responses = generator.next_generated()
+            responses = step()
             if not responses:
                 break
             finished, still_queued = [], []
@@ -142,6 +167,85 @@ def decode_batch(
         return [results[uid] for uid in uids]
     finally:
         generator.close()
+
+
+def batch_generator_class() -> type:
+    """mlx-lm's ``BatchGenerator``, or a subclass that makes an older one work
+    like the newest: on mlx-lm 0.29 / 0.30.0 its ``insert`` takes no
+    ``logits_processors`` (the subclass applies them), and before 0.31 its
+    stream belongs to the thread that imported mlx-lm, which recent MLX
+    refuses to use from another thread such as the rewriters' model thread
+    (the subclass decodes on the calling thread's default stream)."""
+    stream = getattr(sys.modules[BatchGenerator.__module__], "generation_stream", None)
+    native_processors = "logits_processors" in inspect.signature(BatchGenerator.insert).parameters
+    thread_local = isinstance(stream, getattr(mx, "ThreadLocalStream", ()))
+    if native_processors and thread_local:
+        return BatchGenerator
+    return _compat_batch_generator(native_processors, thread_local)
+
+
+@functools.cache
+def _compat_batch_generator(native_processors: bool, thread_local: bool) -> type:
+    bases = (BatchGenerator,) if native_processors else (_LogitsProcessorsMixin, BatchGenerator)
+    namespace = {} if thread_local else {"next": _next_on_calling_thread}
+    return type("CompatBatchGenerator", bases, namespace)
+
+
+def _next_on_calling_thread(self):
+    with mx.stream(mx.default_device()):
+        return self._next()
+
+
+class _LogitsProcessorsMixin:
+    """Per-sequence logits processors for the ``BatchGenerator`` of mlx-lm
+    0.29 / 0.30.0, applied as later versions apply them: each processor sees
+    the tokens fed to its sequence so far (the prompt's last token first,
+    then each generated one) and the logits before they are normalized."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._processors: dict[int, list] = {}
+        self._fed: dict[int, list[int]] = {}
+        self._rows: list[int] | None = None  # uids of the rows being prefilled
+
+    def insert(self, prompts, max_tokens=None, caches=None, logits_processors=None):
+        uids = super().insert(prompts, max_tokens=max_tokens, caches=caches)
+        for uid, processors in zip(uids, logits_processors or ()):
+            if processors:
+                self._processors[uid], self._fed[uid] = list(processors), []
+        return uids
+
+    def remove(self, uids):
+        super().remove(uids)
+        for uid in uids:
+            self._processors.pop(uid, None)
+            self._fed.pop(uid, None)
+
+    def _process_prompts(self, prompts):
+        self._rows = [prompt[0] for prompt in prompts]
+        try:
+            return super()._process_prompts(prompts)
+        finally:
+            self._rows = None
+
+    def _step(self, input_tokens, prompt_cache):
+        # Rows are the prompts being prefilled, else the active batch (mlx-lm 0.29's ``_next``).
+        rows = self._rows if self._rows is not None else self.active_batch.uids
+        logits = self.model(input_tokens, cache=prompt_cache)[:, -1, :]
+        if any(uid in self._processors for uid in rows):
+            fed = input_tokens[:, -1].tolist()
+            processed = []
+            for e, uid in enumerate(rows):
+                row = logits[e : e + 1]
+                if uid in self._processors:
+                    self._fed[uid].append(fed[e])
+                    context = mx.array(self._fed[uid])
+                    for processor in self._processors[uid]:
+                        row = processor(context, row)
+                processed.append(row)
+            logits = mx.concatenate(processed, axis=0)
+        logprobs = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
+        return self.sampler(logprobs), list(logprobs)
 
 
 def name_probability(tokenizer, decoded: Decoded) -> float:

@@ -23,9 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", default="embedded", help="model SPEC (default: embedded)")
     parser.add_argument("--out", default="runs/demo", help="directory for the run, calibration and report")
     parser.add_argument("--fresh", action="store_true", help="delete --out first")
-    parser.add_argument("--bench-queries", type=int, default=24,
+    parser.add_argument("--bench-queries", type=int, default=16,
                         help="held-out queries in the bench, besides the 12 acceptance cases (default: 24)")
-    parser.add_argument("--latency-queries", type=int, default=6,
+    parser.add_argument("--latency-queries", type=int, default=4,
                         help="queries timed one by one per rewriter (default: 6; few-shot takes ~40 s each)")
     return parser
 
@@ -49,8 +49,9 @@ def main(argv: list[str] | None = None) -> int:
 
     t = _step("train: SFT + RL with verified rewards")
     if not (run_dir / "adapters.safetensors").exists():
-        resume = ["--resume"] if checkpoint_path(run_dir).exists() else []
-        code = train.main(["--model", args.model, "--out", str(run_dir), *resume])
+        # A run killed before its first checkpoint left only its config: start it again.
+        again = ["--resume"] if checkpoint_path(run_dir).exists() else ["--overwrite"]
+        code = train.main(["--model", args.model, "--out", str(run_dir), "--eval-examples", "100", *again])
         if code:
             return code
     print(f"   trained in {time.perf_counter() - t:.0f}s -> {run_dir}", file=sys.stderr)

@@ -138,15 +138,32 @@ def scaled_dot_product_attention(queries, keys, values, cache, scale: float, mas
 
 @functools.cache
 def _mlx_lm_functions() -> dict[str, object]:
-    """mlx-lm's own functions that :func:`install` replaces (imported on first use)."""
-    from mlx_lm.models import activations, base
+    """mlx-lm's own functions that :func:`install` replaces (imported on first use).
 
-    return {"swiglu": activations.swiglu, "scaled_dot_product_attention": base.scaled_dot_product_attention}
+    mlx-lm before 0.30 has no ``mlx_lm.models.activations``: its blocks call
+    ``nn.silu(gate) * x`` inline, so there is no ``swiglu`` to replace and the
+    SiLU stays MLX's own (attention still gets the fast softmax)."""
+    from mlx_lm.models import base
+
+    functions = {"scaled_dot_product_attention": base.scaled_dot_product_attention}
+    try:
+        from mlx_lm.models import activations
+    except ImportError:
+        pass
+    else:
+        functions["swiglu"] = activations.swiglu
+    return functions
+
+
+def replaceable() -> list[str]:
+    """The mlx-lm functions the installed mlx-lm lets :func:`install` replace."""
+    return sorted(_mlx_lm_functions())
 
 
 def _fast_version(name: str, function) -> object | None:
     """This module's replacement for ``function`` if it is mlx-lm's own ``name``."""
-    if function is not _mlx_lm_functions().get(name):
+    original = _mlx_lm_functions().get(name)
+    if original is None or function is not original:
         return None
     return {"swiglu": swiglu, "scaled_dot_product_attention": scaled_dot_product_attention}[name]
 

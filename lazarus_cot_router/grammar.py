@@ -1,4 +1,4 @@
-"""The routing line ``<expert>: <spec> -> <result>`` (see FORMAT.md in the docs).
+"""The routing line ``<expert>: <spec> -> <result>`` (see docs/FORMAT.md).
 
 Parsing never raises: :func:`parse_line` returns a :class:`RoutingLine` or a
 :class:`ParseError` carrying the reason.

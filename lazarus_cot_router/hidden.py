@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,8 @@ from typing import Callable, Iterator, Sequence
 import mlx.core as mx
 import numpy as np
 import yaml
+
+from .atomic import atomic_path, atomic_write
 
 POSITIONS = ("prompt_last", "expert_token")
 CALIBRATION_FILE = "calibration.yaml"
@@ -178,17 +179,14 @@ def gather_positions(positions: mx.array) -> Callable[[mx.array], mx.array]:
 def tile_prefix(prefix, batch: int) -> list | None:
     """``batch`` rows of a shared prefix's KV cache (a
     :class:`~lazarus_cot_router.decoding.SharedPrefix`), or ``None``."""
-    from mlx_lm.models.cache import KVCache
+    from .decoding import kv_cache, kv_contents
 
     if prefix is None or not prefix.ids:
         return None
     tiled = []
     for layer in prefix.cache:
-        keys, values, offset = layer.state
-        k, v = keys[..., :offset, :], values[..., :offset, :]
-        tiled.append(
-            KVCache.from_state((mx.broadcast_to(k, (batch, *k.shape[1:])), mx.broadcast_to(v, (batch, *v.shape[1:])), offset))
-        )
+        k, v = kv_contents(layer)
+        tiled.append(kv_cache(mx.broadcast_to(k, (batch, *k.shape[1:])), mx.broadcast_to(v, (batch, *v.shape[1:]))))
     return tiled
 
 
@@ -371,7 +369,8 @@ class HiddenRouter:
         tensors.update(
             {"__directions__": self.directions, "__scales__": self.scales, "__biases__": self.biases, "__thresholds__": self.thresholds}
         )
-        _atomic_write(out / DIRECTIONS_FILE, lambda tmp: save_file(tensors, tmp, metadata={"format": "lazarus-cot-router"}))
+        with atomic_path(out / DIRECTIONS_FILE, suffix=".safetensors") as tmp:
+            save_file(tensors, str(tmp), metadata={"format": "lazarus-cot-router"})
         meta = {
             "version": FORMAT_VERSION,
             "layer": int(self.layer),
@@ -385,7 +384,7 @@ class HiddenRouter:
             "metrics": _plain(self.metrics),
         }
         text = yaml.safe_dump(meta, sort_keys=False)
-        _atomic_write(out / CALIBRATION_FILE, lambda tmp: Path(tmp).write_text(text))
+        atomic_write(out / CALIBRATION_FILE, text)
         return out
 
     @classmethod
@@ -433,16 +432,6 @@ class HiddenRouter:
             if isinstance(e, CalibrationError):
                 raise
             raise CalibrationError(f"calibration in {path} is inconsistent: {type(e).__name__}: {e}") from None
-
-
-def _atomic_write(path: Path, write: Callable[[str], object]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        write(str(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _plain(obj):

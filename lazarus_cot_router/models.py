@@ -32,7 +32,7 @@ from pathlib import Path
 
 import mlx.core as mx
 import mlx.nn as nn
-from mlx.utils import tree_map
+from mlx.utils import tree_flatten, tree_map
 
 from . import fast_math, gguf
 
@@ -252,7 +252,7 @@ def load(spec: str = "embedded", adapter_path: str | None = None, dtype="auto"):
             raise ModelLoadError(f"{adapter_path} is not an mlx-lm adapter dir (no adapter_config.json)")
         _check_adapter_base(adapter_path, model_dir)
         try:
-            model = load_adapters(model, str(adapter_path))
+            model = _load_adapters(load_adapters, model, str(adapter_path))
         except Exception as e:
             raise ModelLoadError(f"cannot load adapter {adapter_path}: {_one_line(e)}") from None
     mx.eval(model.parameters())
@@ -263,6 +263,25 @@ def load(spec: str = "embedded", adapter_path: str | None = None, dtype="auto"):
     except Exception as e:
         raise ModelLoadError(f"cannot load the tokenizer of {model_dir}: {_one_line(e)}") from None
     return model, tokenizer
+
+
+def _load_adapters(load_adapters, model: nn.Module, adapter_path: str) -> nn.Module:
+    """mlx-lm's ``load_adapters``, refusing weights of the wrong shape on every
+    mlx-lm version: up to 0.31 it loads them unchecked (``strict=False``), and
+    the model fails later or computes garbage. A weight that replaces one of
+    another shape is an error, and so is one that breaks a forward pass (a LoRA
+    matrix of the wrong rank)."""
+    shapes = {name: p.shape for name, p in tree_flatten(model.parameters())}
+    model = load_adapters(model, adapter_path)
+    wrong = [f"{name} {tuple(p.shape)} (model: {tuple(shapes[name])})" for name, p in tree_flatten(model.parameters())
+             if name in shapes and p.shape != shapes[name]]
+    if wrong:
+        raise ValueError(f"adapter weights do not fit the model: {', '.join(wrong[:3])}")
+    try:
+        mx.eval(model(mx.array([[0]])))
+    except Exception as e:
+        raise ValueError(f"adapter weights do not fit the model: {_one_line(e)}") from None
+    return model
 
 
 def _check_adapter_base(adapter_path, model_dir: Path) -> None:

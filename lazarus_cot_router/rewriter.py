@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from .actions import host_rewriter_base, make_action, passthrough_action
-from .constrain import ConstrainedChoice, LineConstraint
+from .constrain import DECODING_MODES, DEFAULT_DECODING, ConstrainedChoice, LineConstraint
 from .decoding import Decoded, SharedPrefix, decode_batch, name_probability
 from .experts.base import Expert, ExpertError
 from .grammar import ParseError, parse_line, render_line
@@ -57,7 +57,8 @@ class TrainedCoTRewriter(host_rewriter_base()):
     ``model`` is a model SPEC (``embedded``, a local mlx-lm directory, or a hub
     id), ``adapter`` an mlx-lm adapter directory (``None``: the base model with
     the router system prompt, the seed's untrained baseline). ``experts`` limits
-    the registered experts the router knows; ``None`` means all of them."""
+    the registered experts the router knows; ``None`` means all of them.
+    ``decoding`` is ``free``, ``generic`` or ``full`` (see :mod:`.constrain`)."""
 
     def __init__(
         self,
@@ -69,11 +70,13 @@ class TrainedCoTRewriter(host_rewriter_base()):
         calibration: str | None = None,
         clock=None,
         loaded=None,
-        constrain: bool = True,
+        decoding: str = DEFAULT_DECODING,
     ):
         from .models import load
         from .plugins import get_experts
 
+        if decoding not in DECODING_MODES:
+            raise ValueError(f"decoding must be one of {', '.join(DECODING_MODES)}, not {decoding!r}")
         if routing not in ("text", "hidden"):
             raise ValueError(f"routing must be 'text' or 'hidden', not {routing!r}")
         if routing == "hidden" and calibration is None:
@@ -88,7 +91,7 @@ class TrainedCoTRewriter(host_rewriter_base()):
         self.model_spec, self.adapter = model, adapter
         self.model, self.tokenizer = loaded if loaded is not None else load(model, adapter_path=adapter)
         self.max_tokens = max_tokens
-        self.constrain = constrain
+        self.decoding = decoding
         self.routing = routing
         self.system_prompt = router_system_prompt(list(self.experts.values()))
         self.prefix_ids, _ = encode_prompt(self.tokenizer, self.system_prompt, "")
@@ -145,6 +148,10 @@ class TrainedCoTRewriter(host_rewriter_base()):
             if not clean:
                 results[i].error = "empty query"
                 continue
+            if note and "truncated" in note:
+                # Routing what was kept would execute part of the request as if it were all of it.
+                results[i].error = "the query is too long to route"
+                continue
             _, suffix = encode_prompt(self.tokenizer, self.system_prompt, clean)
             results[i].prompt_tokens = len(self.prefix_ids) + len(suffix)
             pending.append((i, suffix))
@@ -166,9 +173,9 @@ class TrainedCoTRewriter(host_rewriter_base()):
 
     def _decode(self, suffixes: list[list[int]], queries: list[str], heads: list[str] | None = None) -> list[Decoded]:
         processors = None
-        if self.constrain:
+        if self.decoding != "free":
             processors = [self._constraint(q, head) for q, head in zip(queries, heads or [""] * len(queries))]
-        return decode_batch(
+        outs = decode_batch(
             self.model,
             self.tokenizer,
             suffixes,
@@ -177,10 +184,15 @@ class TrainedCoTRewriter(host_rewriter_base()):
             stop_token_ids=[self._eot],
             logits_processors=processors,
         )
+        for out, processor in zip(outs, processors or []):
+            if processor.dead:
+                out.finish = "dead_end"
+        return outs
 
     def _constraint(self, query: str, head: str = "") -> ConstrainedChoice:
         stops = {self._eot, *self.tokenizer.eos_token_ids}
-        return ConstrainedChoice(LineConstraint.for_experts(self.experts, query), self.tokenizer, banned=stops, head=head)
+        constraint = LineConstraint.for_experts(self.experts, query, self.decoding)
+        return ConstrainedChoice(constraint, self.tokenizer, banned=stops, head=head)
 
     def _route_hidden(self, results: list[RouteResult], suffixes: list[list[int]]) -> None:
         routes = self.hidden_router.route_prompts(self.model, self._capture, suffixes, prefix=self._prefix)
@@ -209,6 +221,9 @@ class TrainedCoTRewriter(host_rewriter_base()):
     def _execute(self, result: RouteResult, out: Decoded, confidence: float | None = None) -> None:
         result.raw = out.text
         result.generated_tokens = len(out.tokens)
+        if out.finish == "dead_end":
+            result.error = f"no valid routing line for this query (the model began {out.text[:120]!r})"
+            return
         parsed = parse_line(out.text)
         if isinstance(parsed, ParseError):
             result.error = f"unparseable model output ({parsed.reason}): {out.text[:120]!r}"

@@ -9,7 +9,7 @@ import sys
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lazarus-cot-router route", description=__doc__)
-    parser.add_argument("query", help="the user query to route")
+    parser.add_argument("query", help="the user query to route ('-': read it from standard input)")
     parser.add_argument("--rewriter", default=None, help="trained-cot (default) or few-shot, or any registered rewriter")
     parser.add_argument("--model", default=None, help="model SPEC: embedded (default), a local mlx-lm dir, or a hub id")
     parser.add_argument("--adapter", default=None, help="adapter directory from `train` (trained-cot only)")
@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lazarus-cot-router route: {exc}", file=sys.stderr)
         return 2
     available = args.experts.split(",") if args.experts else None
-    action = rewriter.rewrite(args.query, available)
+    query = sys.stdin.read() if args.query == "-" else args.query
+    action = rewriter.rewrite(query, available)
     if not args.json:
         print(action.reasoning)
     print(action.model_dump_json() if hasattr(action, "model_dump_json") else json.dumps(action.model_dump()))

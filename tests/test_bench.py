@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from lazarus_cot_router import bench
-from lazarus_cot_router.bench_report import format_report, write_atomic
+from lazarus_cot_router.atomic import atomic_write
+from lazarus_cot_router.bench_report import format_report
 
 QUERIES = [
     {"query": "256 * 4", "expert": "multiply", "spec": "256 * 4", "answer": 1024},
@@ -85,7 +86,10 @@ def test_figures_are_consistent(bench_run):
         for subset in (a, a["extra_instruction"], *a["per_expert"].values()):
             for key in ("format", "expert", "spec", "execution"):
                 assert 0.0 <= subset[f"{key}_accuracy"] <= 1.0
-        assert a["execution_accuracy"] <= a["expert_accuracy"] <= a["format_accuracy"]
+        # A chat query counts as routed right whenever the host passes it through, line or no line,
+        # so expert accuracy may exceed format accuracy; it never falls below execution accuracy.
+        assert a["execution_accuracy"] <= a["expert_accuracy"]
+        assert a["per_expert"]["chat"]["expert_accuracy"] == a["per_expert"]["chat"]["execution_accuracy"]
         rows = r["confusion"]["rows"]
         assert {g: sum(row.values()) for g, row in rows.items()} == {g: e["n"] for g, e in a["per_expert"].items()}
         correct = sum(row.get(g, 0) for g, row in rows.items())
@@ -124,8 +128,8 @@ def test_latency_examples_cover_experts():
 
 def test_write_atomic_replaces(tmp_path):
     target = tmp_path / "f.txt"
-    write_atomic(target, "one")
-    write_atomic(target, b"two")
+    atomic_write(target, "one")
+    atomic_write(target, b"two")
     assert target.read_text() == "two" and [p.name for p in tmp_path.iterdir()] == ["f.txt"]
 
 

@@ -93,13 +93,15 @@ def test_checkpoint_of_another_model_shape_is_refused(tiny_model_dir, tmp_path):
 def _train_cmd(model_dir, out, *extra):
     return [sys.executable, "-m", "lazarus_cot_router", "train", "--model", str(model_dir), "--out", str(out),
             "--examples", "32", "--batch-size", "4", "--sft-epochs", "6", "--num-layers", "1",
-            "--learning-rate", "1e-3", "--rl-iters", "0", "--eval-examples", "0", "--checkpoint-every", "2", *extra]
+            "--learning-rate", "1e-3", "--rl-iters", "0", "--eval-examples", "0", "--checkpoint-every", "2",
+            "--mawps-examples", "0", "--clinc-examples", "0", *extra]
 
 
 def _final_weights(run_dir):
     return mx.load(str(run_dir / "adapters.safetensors"))
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_matches_uninterrupted_run(tiny_model_dir, tmp_path):
     env = subprocess_env(LAZARUS_COT_ROUTER_NO_REEXEC="1")
     subprocess.run(_train_cmd(tiny_model_dir, tmp_path / "full"), check=True, env=env, cwd=ROOT, capture_output=True)

@@ -80,6 +80,7 @@ def run_threads(work: Callable[[object], object], items: Sequence, threads: int 
     return results, errors, stuck, time.perf_counter() - started
 
 
+@pytest.mark.slow
 def test_eight_threads_give_the_sequential_answers(tiny, tiny_model_dir):
     router = make_router(tiny, tiny_model_dir, max_tokens=4)
     queries = workload(200)
@@ -130,6 +131,7 @@ def resident_bytes() -> int:
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="resident memory is read from /proc/self/statm (Linux)")
+@pytest.mark.slow
 def test_memory_stays_flat_over_a_thousand_rewrites(tiny, tiny_model_dir):
     """Each call allocates a forked prefix KV cache (~80 KB for the tiny model)
     and a 49k-vocabulary logits row per step (~200 KB); keeping even one of

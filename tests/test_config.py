@@ -110,7 +110,7 @@ def test_plugin_rewriter_options_pass_through():
         ({"trained-cot": {"max_tokens": "ten"}}, r"virtual_experts\.trained-cot\.max_tokens: expected an integer, got 'ten' \(str\)"),
         ({"trained-cot": {"max_tokens": True}}, r"virtual_experts\.trained-cot\.max_tokens: expected an integer, got True"),
         ({"trained-cot": {"max_tokens": 0}}, r"virtual_experts\.trained-cot\.max_tokens: expected an integer >= 1, got 0"),
-        ({"trained-cot": {"constrain": "yes"}}, r"virtual_experts\.trained-cot\.constrain: expected true or false, got 'yes' \(str\)"),
+        ({"trained-cot": {"decoding": "strict"}}, r"virtual_experts\.trained-cot\.decoding: expected one of 'free', 'generic', 'full', got 'strict'"),
         ({"trained-cot": {"routing": "logits"}}, r"virtual_experts\.trained-cot\.routing: expected one of 'text', 'hidden', got 'logits'"),
         ({"trained-cot": {"adapter": "no/such/dir"}}, r"virtual_experts\.trained-cot\.adapter: 'no/such/dir' is not a folder"),
         ({"trained-cot": {"calibration": "no-such.npz"}}, r"virtual_experts\.trained-cot\.calibration: 'no-such.npz' does not exist"),
@@ -153,8 +153,8 @@ def test_file_errors(tmp_path):
 
 def test_option_schemas_are_documented():
     rows = describe_options(TrainedCoTOptions)
-    assert [row[0] for row in rows] == ["model", "adapter", "max_tokens", "routing", "calibration", "constrain"]
-    assert rows[5][1:3] == ("bool", True)
+    assert [row[0] for row in rows] == ["model", "adapter", "max_tokens", "routing", "calibration", "decoding"]
+    assert rows[5][1:3] == ("'free' | 'generic' | 'full'", "generic")
     assert rows[1][1] == "str | null"
     assert rows[3][1] == "'text' | 'hidden'"
     assert all(row[3] for row in rows + describe_options(FewShotOptions))

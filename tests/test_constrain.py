@@ -14,32 +14,46 @@ from lazarus_cot_router.prompts import target_text
 from training.data import generate_split, load_robustness
 
 
-def constraint_for(query: str, experts=None) -> LineConstraint:
+def constraint_for(query: str, experts=None, mode: str = "full") -> LineConstraint:
     experts = experts or get_experts()
-    return LineConstraint({name: e.spec_vocabulary(query) for name, e in experts.items()}, query)
+    return LineConstraint({name: e.spec_vocabulary(query) for name, e in experts.items()}, query, mode)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.slow
 def test_every_gold_line_is_allowed_at_every_prefix(seed):
     examples = [e for split in ("train", "calib", "heldout") for e in generate_split(split, 400, seed=seed)]
     examples += load_robustness()
     for example in examples:
-        constraint = constraint_for(example.query)
+        generic, full = constraint_for(example.query, mode="generic"), constraint_for(example.query)
         line = target_text(example.expert, example.spec)
         for end in range(1, len(line) + 1):
             # leads_somewhere is allows plus a look at how the open word can end
-            assert constraint.leads_somewhere(line[:end]), (example.query, line[:end])
+            assert generic.leads_somewhere(line[:end]), (example.query, line[:end])
+            # Full decoding finishes a line without its ordering rules where they lead nowhere.
+            assert full.leads_somewhere(line[:end]) or full.relaxed().leads_somewhere(line[:end]), line[:end]
 
 
-def test_a_word_is_begun_only_where_it_can_be_finished():
-    # "A" starts "AND" and "ARRANGE", neither of which may name the second task: the router,
-    # let write the "A", had only the rules' relaxation left and named a task "ARRANGE".
-    query = "ARRANGE 2 HOURS OF Tara AND 3.5 HOURS OF Uma, MAKING SURE NONE OF THEM overlap AND STARTING AT 16:30"
-    constraint = constraint_for(query)
-    assert constraint.allows("schedule: Tara:2hr,A")
-    assert not constraint.leads_somewhere("schedule: Tara:2hr,A")
+@pytest.mark.slow
+def test_every_public_training_line_is_allowed():
+    import corpora.clinc150
+    import corpora.mawps
+
+    experts = get_experts()
+    examples = corpora.mawps.examples("train") + corpora.clinc150.examples("train")
+    refused = [e.query for e in examples
+               if not LineConstraint.for_experts(experts, e.query).allows(target_text(e.expert, e.spec))]
+    # Three MAWPS problems use a number more often than they write it ("4 | +4 *6" for "reads
+    # 4 books every Monday and Tuesday"): the copy constraint takes each as often as it is written.
+    assert len(refused) <= 3, refused
+
+
+def test_a_word_is_begun_only_where_a_query_word_can_finish_it():
+    constraint = constraint_for("Schedule Tara (2 hours) and Uma (3 hours)", mode="generic")
     assert constraint.leads_somewhere("schedule: Tara:2hr,U")
-    assert constraint.leads_somewhere("schedule: Tara:2hr,Uma:3.5hr | no_overlap,start:16:30 ->")
+    assert not constraint.leads_somewhere("schedule: Tara:2hr,Z")  # no query word starts with "Z"
+    assert not constraint.leads_somewhere("schedule: Tara:2hr,h")  # "hours" is written as the unit
+    assert constraint.leads_somewhere("schedule: Tara:2hr,Uma:3hr | no_overlap ->")
 
 
 @pytest.mark.parametrize("query, text", [
@@ -81,7 +95,6 @@ def test_a_word_is_begun_only_where_it_can_be_finished():
     # A start is not a stated duration nor an answer's size (the trained router wrote both).
     ("Arrange 2 hours of swim and 1 hour of Quinn, nothing at the same time",
      "schedule: swim:2hr | no_overlap,start:1"),
-    ("Keep it under 10 words. Organize 1.5 hours of Uma, in succession.", "schedule: Uma:1.5hr | sequential,start:10"),
     # ... and denied one, wrote "no_overlap" until cut off: each kind of constraint at most once.
     ("Arrange 2 hours of swim, no overlap", "schedule: swim:2hr | no_overlap, no_overlap"),
     ("Arrange 2 hours of swim from 9, no overlap", "schedule: swim:2hr | start:9, no_overlap, start:9"),
@@ -95,9 +108,8 @@ def test_rejects_what_the_free_model_wrote(query, text):
     ("What time is it in New York?", "time: America/New_York ->"),  # the place's zone instead of the place
     ("what time is it in new york", "time: New"),  # case-folded
     ("Tom has 20 apples and triples them", "word_problem: apples:20 | *3 ->"),  # number word licenses 3
-    ("Tom has 20 apples and qadruples them", "word_problem: apples:20 | *4 ->"),  # ... despite a typo
     ("I have $40 and spend 5", "word_problem: dollars:40 | -5 ->"),
-    ("Schedule gym for 30 minutes", "schedule: gym:0.5hr | sequential ->"),
+    ("Schedule gym for 30 minutes", "schedule: gym:30min | sequential ->"),
     ("Tell me a joke", "chat: ->"),
     ("Tell me a joke", "chat: -"),
     ("12 and 3", "mul"),
@@ -107,7 +119,6 @@ def test_rejects_what_the_free_model_wrote(query, text):
     ("LOCAL TIME SONGJIANG", "time: Songjiang ->"),
     ("How much is 91264 shared equally among 622.06?", "divide: 91264 / 622."),
     ("How much is 91264 shared equally among 622.06?", "divide: 91264 / 622.06 ->"),  # a place in any case
-    ("What time is it in Xyzzyville?", "time: Xyzzyville ->"),  # no known place: copied freely
     ("Slot in Tara (0.25 h) and swim (1 h) - in a row", "schedule: Tara:0.25hr,swim:1hr | sequential ->"),
     ("Put groceries lasting 2 hours and Xavier lasting 1 hour in succession, beginning at 15",
      "schedule: groceries:2hr,Xavier:1hr | sequential,start:15 ->"),
@@ -167,10 +178,15 @@ def test_continuations_finish_the_open_word_or_the_line():
 
 def test_number_words():
     assert number_words_in("She triples them, then doubles them") == ["3", "2"]
-    # English words one letter from a number word are not its typos.
+    assert number_words_in("what is seventeen plus three, times a dozen") == ["17", "3", "12"]
     assert number_words_in("There, right now, he threw the eighth weight") == []
-    assert number_words_in("quadrupels") == ["4"]  # one swap
-    assert number_words_in("fives and sixes") == []
+    assert number_words_in("quadrupels, fives and sixes") == []  # words as written, no guessed typos
+
+
+def test_a_query_that_names_no_place_is_no_time_request():
+    constraint = constraint_for("What time is it in Xyzzyville?", mode="generic")
+    assert "time:" not in constraint.heads and "chat:" in constraint.heads
+    assert "time:" in constraint_for("What time is it in Oslo?", mode="generic").heads
 
 
 def test_a_number_word_licenses_its_digits_as_often_as_it_is_written():
@@ -183,7 +199,7 @@ class CharTokenizer:
     """One token per character of a small alphabet, plus a few words."""
 
     def __init__(self):
-        self.vocab = list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 :-.>|*+/_,") + [" ->", "<eot>"]
+        self.vocab = list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 :-.>|*+/_,()%") + [" ->", "<eot>"]
         self.ids = {t: i for i, t in enumerate(self.vocab)}
 
     def decode(self, ids):
@@ -252,17 +268,16 @@ class _NoWayOn:
         return []
 
 
-def test_a_line_nothing_keeps_valid_ends_soon():
-    # The router used to decode such a line freely to the 64-token limit ("schedule: Tara:2hr,
-    # POR:3.5hr,EN: 16:30 | no_overlap,start:16:30 | no_overlap,..."), the slowest line of a batch.
-    from lazarus_cot_router.constrain import FREE_TOKENS
-
+def test_a_line_nothing_keeps_valid_ends_at_once():
+    # Decoded freely, such a line ran to the token limit ("schedule: Tara:2hr, POR:3.5hr,EN: 16:30 |
+    # no_overlap,start:16:30 | no_overlap,...") or executed what the model made up ("add: 2 + 4" for
+    # a request for code): it ends where it stands, and the rewriter passes the query through.
     tok = CharTokenizer()
     eot = tok.ids["<eot>"]
     processor = ConstrainedChoice(_NoWayOn(), tok, banned=[eot])
     text = run_processor(processor, tok, "x" * 40, steps=40)
-    # The model's own tokens for FREE_TOKENS, then the stop token.
-    assert text.startswith("x" * FREE_TOKENS + "<eot>"), text
+    assert text.startswith("<eot>"), text
+    assert processor.dead
     # Without a stop token to end it with, the model's own choice stands.
     assert run_processor(ConstrainedChoice(_NoWayOn(), tok), tok, "x" * 40, steps=40) == "x" * 40
 
@@ -305,10 +320,6 @@ def test_tiny_random_model_writes_only_valid_lines(tiny_model_dir):
 @pytest.mark.parametrize("query, line", [
     ("Diego's tin holds 364 muffins. Over the week he hands out 36, throws away 35, quadruples his muffins "
      "and splits them equally among 9 friends. What does each friend receive?", "word_problem: muffins:364 | -35"),
-    ("THERE ARE 303 beads IN ARTHUR'S POUCH. HE RECEIVES 24 FROM HIS GRANDMA, TRIPLES HIS beads AND "
-     "MISPLACES 33. WHAT NUMBER OF beads DOES HE END UP WITH?", "word_problem: beads:303 | +24 -33 ->"),
-    ("THERE ARE 303 beads IN ARTHUR'S POUCH. HE RECEIVES 24 FROM HIS GRANDMA, TRIPLES HIS beads AND "
-     "MISPLACES 33. WHAT NUMBER OF beads DOES HE END UP WITH?", "word_problem: beads:303 | +24 -3"),
     ("Starting with 274 crayons, Grace wins 15 at the fair, quadruples her crayons and sells the rest for "
      "$14 each. What are her total earnings?", "word_problem: crayons:274 | +15 *4 ->"),
     ("Henry's tin holds 263 muffins. Over the week he quadruples his muffins.", "word_problem: muffins:263 | *4 *"),
@@ -318,26 +329,7 @@ def test_tiny_random_model_writes_only_valid_lines(tiny_model_dir):
      "schedule: Uma:1.25hr,Walter:0.75hr,Stefan:1.25hr | no_overlap ->"),
     ("Help me organize my afternoon: Rosa (1.25 h) and piano (1 h), with the first one at 16.",
      "schedule: Rosa:1.25hr,piano:1hr | sequential ->"),
-    # An operator the next number cannot take ("triples" is "*3"), or a sign of its own: dead ends
-    # the model once decoded its way out of with garbage ("+24 - - 33").
-    ("Bo has 303 beads, receives 24, triples his beads and misplaces 33.", "word_problem: beads:303 | +24 -"),
     ("Bo has 303 beads, receives 24 and misplaces 33.", "word_problem: beads:303 | +24 - -"),
-    # A rate ("$11 each", "$14 apiece") multiplies: the router wrote "-11".
-    ("There are 215 plums in Arthur's basket. He buys 28 more and sells the rest for $11 EACH.",
-     "word_problem: plums:215 | +28 -11"),
-    ("Kwame has 82 balloons. He gets 20 and sells every remaining one at $11 apiece.",
-     "word_problem: balloons:82 | +20 +11"),
-    # ... and "one" in "every remaining one" is no step it could take instead.
-    ("Kwame has 82 balloons. He gets 20 and sells every remaining one at $11 apiece.",
-     "word_problem: balloons:82 | +20 -"),
-    # A share ("into 7 bags", "among 9 friends") divides: the router wrote "-7".
-    ("There are 366 pretzels in Victor's bag. He drops 24 and packs them equally into 7 bags.",
-     "word_problem: pretzels:366 | -24 -7"),
-    ("Ann has 90 pens and splits them equally among 9 friends.", "word_problem: pens:90 | *9"),
-    # The start counts the noun where the query writes a number before it: the router started
-    # from the next sentence's step ("plums:37").
-    ("There are 128 plums in Zoe's basket. She drops 37, eats 39 and sells the rest for $8 each.",
-     "word_problem: plums:37"),
     # A duration is a stated one ("from 16:30" is no "16hr"), and a name has no digits ("your-4hr").
     ("Arrange Stefan lasting 1 hour and standup lasting 2 hours, so nothing overlaps and from 16:30 on",
      "schedule: Stefan:1hr,overlaps:16hr"),
@@ -357,40 +349,14 @@ def test_tiny_random_model_writes_only_valid_lines(tiny_model_dir):
      "schedule: groceries:0.25hr,Tara lasting 4hr"),
     ("Arrange groceries lasting 0.25 hours and Tara lasting 4 hours, with no overlap",
      "schedule: groceries:0.25hr,Tara - no_overlap"),
-    # A number after one of the word problem's verbs takes the verb's operator: the router wrote a
-    # gain after a loss as another loss, and a gain after a multiplication as a multiplication.
-    ("There are 385 beads in Henry's pouch. He donates 36 to charity, triples his beads, finds 23 and "
-     "hands out 11.", "word_problem: beads:385 | -36 *3 -23"),
-    ("If Mei had 112 balloons and tripled her balloons, found 23 and then sold the rest for $11 each, how "
-     "much money would she make?", "word_problem: balloons:112 | *3 *23"),
-    ("If Victor had 351 beads and misplaced 30, tripled his beads, lent 39 to a friend, won 29 at the fair",
-     "word_problem: beads:351 | -30 *3 +39"),
-    ("If Fatima had €460 and was given €22 by a neighbor, saved €13 from her allowance",
-     "word_problem: euros:460 | +22 -13"),
     # A schedule lists the durations in the request's order ("Quinn:0.25hr,Xavier:0.25hr" swapped
     # Xavier's 1.5 for Walter's 0.25) ...
     ("Put together a timetable with 3.5 hours of Stefan, 0.25 hours of Quinn, 1.5 hours of Xavier and "
      "0.25 hours of Walter, beginning at 16:30", "schedule: Stefan:3.5hr,Quinn:0.25hr,Xavier:0.25"),
     ("Slot in review lasting 1.25 hours, Rosa lasting 1.25 hours and piano lasting 2 hours - with no overlap",
      "schedule: Rosa:1.25hr,review:1"),  # ... and the names too
-    # A task's name is a word nearest its own duration: the router skipped the first task.
-    ("Slot in review (0.25 h), Stefan (3.5 h) and groceries (0.25 h) - in succession", "schedule: Stefan:"),
-    ("Put together a timetable with standup (1.25 h), gardening (1.5 h), Xavier (1.5 h) and Walter (1 h), in "
-     "sequence", "schedule: standup:1.25hr,gardening:1.5hr,Walter:"),
-    # "one after the other" states no start at 1, and no name starts with "and".
-    ("Arrange Uma lasting 1.25 hours and Walter lasting 1.25 hours, one after the other",
-     "schedule: Uma:1.25hr,Walter:1.25hr | sequential,start:1"),
-    ("ARRANGE 2 HOURS OF Tara AND 3.5 HOURS OF Uma, MAKING SURE NONE OF THEM OVERLAP", "schedule: Tara:2hr,AND"),
-    # A task is not named with a word of a phrase the spec writes as a keyword, nor an hour word.
-    ("Slot in Yara lasting 1.25 hours, Quinn lasting 2 hours, Xavier lasting 0.25 hours and groceries lasting "
-     "0.25 hours - so nothing overlaps", "schedule: Yara:1.25hr,Quinn:2hr,Xavier:0.25hr,overlaps:"),
     ("Put together a timetable with standup lasting 3.5 hours and homework lasting 0.25 hours, non-overlapping",
      "schedule: standup:3.5hr,hours:"),
-    # Nor with a word that ties a task to its duration: the router named tasks "lasting" and "of".
-    ("Arrange Xavier lasting 1 hour, dentist lasting 1 hour and Yara lasting 4 hours, no overlapping",
-     "schedule: lasting:"),
-    ("Help me organize my afternoon: 2 hours of Uma and 0.75 hours of review, one after another",
-     "schedule: Uma:2hr,of:"),
 ])
 def test_numbers_rule_rejects_dropped_and_reordered_steps(query, line):
     assert not constraint_for(query).allows(line)
@@ -400,8 +366,6 @@ def test_numbers_rule_rejects_dropped_and_reordered_steps(query, line):
     # A number before the start (an instruction) or in a sentence the spec leaves out may be skipped.
     ("Keep it under 10 words. Tom has 20 apples and eats 3. How many are left?", "word_problem: apples:20 | -3 ->"),
     ("Tom has 20 apples and eats 3. How many are left? Answer in 2 sentences.", "word_problem: apples:20 | -3 ->"),
-    ("Tom has 20 apples and eats 3, in under 20 words", "word_problem: apples:20 | -3 ->"),
-    ("Tom has 20 apples and eats 3, in under 20 wrds", "word_problem: apples:20 | -3 ->"),
     # "one" in "every remaining one" is no step; "triples" is, and only as "*3".
     ("Ann has 12 pens, triples them and sells every remaining one at $2 apiece.",
      "word_problem: pens:12 | *3 *2 ->"),
@@ -448,14 +412,69 @@ def test_continuations_finish_an_arrow_begun_as_a_minus():
 def test_query_numbers_mark_required_numbers_and_sentences():
     from lazarus_cot_router.experts.vocabulary import query_numbers
 
-    found = query_numbers("Ann has 12 pens, triples them and sells every remaining one at $2. Answer in 3 words!",
-                          step_words=True)
-    assert [(sorted(n.spellings), n.required, n.sentence, n.op) for n in found] == [
-        (["12"], True, 0, None), (["3"], True, 0, "*"), (["2"], True, 0, None), (["3"], False, 1, None)]
-    assert [sorted(n.spellings) for n in query_numbers("Sell one more")] == [["1"]]
-    assert not any(n.required for n in query_numbers("she triples them", step_words=False))
-    # A rate carries its operator in word problems; "5 pints" does not size the answer as "5 points" would.
-    assert [n.op for n in query_numbers("Sell 5 pints at $3 each", step_words=True)] == [None, "*"]
-    assert [n.op for n in query_numbers("Pack 40 into 5 bags", step_words=True)] == [None, "/"]
-    assert [n.op for n in query_numbers("Sell 5 pints at $3 each")] == [None, None]
-    assert [n.required for n in query_numbers("Sell 5 pints at $3 each")] == [True, True]
+    found = query_numbers("Ann has 12 pens, triples them and sells every remaining one at $2. Answer in 3 words!")
+    assert [(sorted(n.spellings), n.required, n.sentence, n.after) for n in found] == [
+        (["12"], True, 0, "pens"), (["3"], False, 0, "them"), (["1"], False, 0, "at"), (["2"], True, 0, "answer"),
+        (["3"], True, 1, "words")]
+
+
+# -- generic decoding --------------------------------------------------------------------------
+
+
+def test_generic_mode_keeps_grammar_and_copying_but_no_ordering_rules():
+    query = "Dan had $3 left after buying candy. He had $4 at the start. How much did the candy cost?"
+    line = "word_problem: 4 | -3 ->"  # the numbers in the other order than the query's
+    assert constraint_for(query, mode="generic").allows(line)
+    assert not constraint_for(query, mode="full").allows(line)
+    generic = constraint_for(query, mode="generic")
+    assert not generic.allows("word_problem: 5 | -3 ->")  # 5 is no number of the query
+    assert not generic.allows("word_problem: 4 | -3 -3 ->")  # 3 is written once
+    assert not generic.allows("word_problem: 4 | %3")  # not the grammar
+    assert generic.allows("word_problem: 4 | -(3 ")
+
+
+def test_a_number_is_negative_only_where_the_query_writes_it_so():
+    generic = constraint_for("Divide -36 by 301", mode="generic")
+    assert generic.allows("divide: -36 / 301 ->")
+    assert not generic.allows("divide: 36 / -301 ->")
+    assert generic.allows("divide: 36 / 301 ->")  # the model may still drop a sign: its choice
+    assert constraint_for("what is negative 5 times 4", mode="generic").allows("multiply: -5 * 4 ->")
+    wp = constraint_for("Tom has 20 apples and gives away 5.", mode="generic")
+    assert wp.allows("word_problem: apples:20 | -5 ->")
+    assert not wp.allows("word_problem: apples:20 | --5 ->")
+
+
+def test_numbers_are_copied_without_their_thousands_separators():
+    experts = get_experts()
+    query = "what is 1,234 plus 54,788"
+    constraint = LineConstraint.for_experts(experts, query, mode="generic")
+    assert constraint.allows("add: 1234 + 54788 ->")
+    assert not constraint.allows("add: 1 + 234 ->")
+
+
+@pytest.mark.parametrize("query", ["What is 2**10?", "3^4", "7 mod 3", "1e3*2", "what is the square root of 80",
+                                   "what is 8 factorial", "log of 100"])
+def test_no_expert_that_computes_takes_an_operation_none_supports(query):
+    constraint = LineConstraint.for_experts(get_experts(), query, mode="generic")
+    for name in ("multiply", "add", "subtract", "divide", "word_problem"):
+        assert f"{name}:" not in constraint.heads, (query, name)
+    assert "chat:" in constraint.heads
+
+
+@pytest.mark.parametrize("query", ["What is 2 * 10?", "A lumberjack chops 5 logs and 3 more. How many logs?",
+                                   "15% of 80", "5 eggs and 3 more eggs"])
+def test_supported_operations_keep_their_experts(query):
+    constraint = LineConstraint.for_experts(get_experts(), query, mode="generic")
+    assert "multiply:" in constraint.heads and "word_problem:" in constraint.heads
+
+
+def test_a_line_with_no_valid_way_on_becomes_a_passthrough(tiny_model_dir):
+    from lazarus_cot_router.decoding import Decoded
+    from lazarus_cot_router.rewriter import TrainedCoTRewriter
+
+    router = TrainedCoTRewriter(model=str(tiny_model_dir))
+    result = router.route_batch(["x"])[0]
+    router._execute(result, Decoded(tokens=[1], text="add: 2 +", finish="dead_end"))
+    assert result.error and "no valid routing line" in result.error
+    action = router.to_action(result)
+    assert (action.expert, action.operation) == ("none", "passthrough")

@@ -7,6 +7,8 @@ MODEL_DIR OUT_DIR`` trains a few steps and writes ``rank<R>.safetensors``."""
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import random
 import shutil
@@ -51,6 +53,7 @@ def train_worker(model_dir: str, out_dir: str) -> None:
     (Path(out_dir) / f"rank{group.rank()}.json").write_text(json.dumps({"size": group.size(), "losses": [r["loss"] for r in log]}))
 
 
+@pytest.mark.slow
 def test_two_ring_ranks_match_each_other_and_one_process(tiny_model_dir, tmp_path):
     import mlx.core as mx
 

@@ -61,3 +61,41 @@ def test_summary_counts_and_subsets(experts):
     assert report["extra_instruction"]["n"] == 1 and report["extra_instruction"]["execution_accuracy"] == 1.0
     assert [f["query"] for f in report["failures"]] == ["72 / 9"]
     assert "overall" in format_report(report)
+
+
+def test_a_chat_query_counts_as_routed_right_when_the_host_passes_it_through(experts):
+    ex = Example("write code that adds 2 and 4", "chat", "", None, ("kind:other",))
+    assert score_one(ex, "chat", "", experts)["expert"]
+    taken = score_one(ex, "add", "2 + 4", experts)
+    assert not taken["expert"] and taken["taken"]
+    failed = score_one(ex, "add", "2 + x", experts, executed=False)  # the rewriter passed it through
+    assert failed["expert"] and not failed["taken"]
+
+
+def test_kinds_and_the_false_positive_rate(experts):
+    from training.suites import kind_of
+
+    examples = [Example("q1", "chat", "", None, ("kind:other",)), Example("q2", "chat", "", None, ("kind:oos",)),
+                Example("q3", "chat", "", None, ("kind:other",)), Example("q4", "time", "Oslo", "Europe/Oslo", ("kind:time",))]
+    got = [("chat", ""), ("time", "Oslo"), ("chat", ""), ("time", "Oslo")]
+    rows = [score_one(e, n, s, experts) | {"raw": ""} for e, (n, s) in zip(examples, got)]
+    report = summarize(rows, [e.tags for e in examples])
+    assert report["false_positive_rate"] == pytest.approx(1 / 3)
+    assert report["kinds"]["time"]["execution_accuracy"] == 1.0 and report["kinds"]["oos"]["taken"] == 1.0
+    assert kind_of(("source:x", "kind:oos")) == "oos" and kind_of(()) is None
+    assert "other-intent and out-of-scope" in format_report(report)
+
+
+def test_suites_load_their_public_sets_with_stable_samples():
+    from training.suites import load_suite, suite_names
+
+    assert suite_names("all") == ["heldout", "robustness", "svamp", "clinc150"]
+    assert suite_names("clinc150-val") == ["clinc150-val"]
+    with pytest.raises(ValueError, match="unknown suite"):
+        suite_names("gsm8k")
+    svamp = load_suite("svamp")
+    assert len(svamp) == 1000 and {e.expert for e in svamp} == {"word_problem"}
+    assert load_suite("svamp", limit=20) == load_suite("svamp", limit=20) != load_suite("svamp", limit=20, seed=1)
+    clinc = load_suite("clinc150")
+    assert len(clinc) == 5500
+    assert len(load_suite("robustness")) == 12 and len(load_suite("heldout", heldout=10)) == 10

@@ -31,6 +31,7 @@ import numpy as np
 import pytest
 import yaml
 
+from lazarus_cot_router.atomic import atomic_write
 from lazarus_cot_router.hidden import CalibrationError, HiddenRouter, IdentityMismatchError, model_identity
 from lazarus_cot_router.models import ModelLoadError, load
 from lazarus_cot_router.rewriter import TrainedCoTRewriter
@@ -84,7 +85,7 @@ def train_args(model_dir: Path, out: Path, *extra: str) -> list[str]:
         "--model", str(model_dir), "--out", str(out), "--examples", str(4 * SFT_STEPS), "--batch-size", "4",
         "--sft-epochs", "1", "--num-layers", "1", "--learning-rate", "1e-3", "--rl-iters", str(RL_ITERS),
         "--rl-batch-size", "2", "--num-generations", "2", "--max-completion-length", "6", "--eval-examples", "0",
-        "--checkpoint-every", "1", *extra,
+        "--checkpoint-every", "1", "--mawps-examples", "0", "--clinc-examples", "0", *extra,
     ]
 
 
@@ -159,6 +160,7 @@ def kill_at_random_during_rl(args: list[str], run_dir: Path, rng: random.Random)
             proc.wait()
 
 
+@pytest.mark.slow
 def test_sigkill_in_rl_during_checkpoint_writes_and_adapter_write_then_resume(tiny_model_dir, tmp_path):
     run_dir = tmp_path / "run"
     args = train_args(tiny_model_dir, run_dir)
@@ -376,7 +378,7 @@ def _good_run_dir(tiny_model_dir, directory: Path) -> Path:
     optimizer.init(model.trainable_parameters())
     ckpt.save_checkpoint(directory, model, optimizer, {"phase": "rl", "iteration": 1, "seed": 0})
     save_adapter(directory, model, adapter_config("full", 1, None))
-    ckpt.atomic_write_text(directory / "config.yaml", yaml.safe_dump({"model": str(tiny_model_dir), "out": str(directory)}))
+    atomic_write(directory / "config.yaml", yaml.safe_dump({"model": str(tiny_model_dir), "out": str(directory)}))
     return directory
 
 
@@ -410,7 +412,7 @@ def test_full_disk_keeps_the_previous_checkpoint_adapter_and_metrics(tiny_model_
     with mounted_tmpfs(tmp_path / "disk", "size=2m") as disk:
         ckpt.save_checkpoint(disk, model, optimizer, {"phase": "sft", "step": 1})
         save_adapter(disk, model, adapter_config("full", 1, None))
-        ckpt.atomic_write_text(disk / "metrics.jsonl", '{"phase": "sft", "step": 1}\n')
+        atomic_write(disk / "metrics.jsonl", '{"phase": "sft", "step": 1}\n')
         before = digests(disk)
         _fill(disk)
         with pytest.raises((OSError, RuntimeError)):
@@ -418,7 +420,7 @@ def test_full_disk_keeps_the_previous_checkpoint_adapter_and_metrics(tiny_model_
         with pytest.raises((OSError, RuntimeError)):
             save_adapter(disk, model, adapter_config("full", 1, None))
         with pytest.raises(OSError) as info:
-            ckpt.atomic_write_text(disk / "metrics.jsonl", "x" * (4 << 20))
+            atomic_write(disk / "metrics.jsonl", "x" * (4 << 20))
         assert info.value.errno == errno.ENOSPC
         after = {k: v for k, v in digests(disk).items() if k != "filler"}
         assert after == before

@@ -56,6 +56,7 @@ def test_tokenizer_files_load_with_transformers(embedded_dir):
     )
 
 
+@pytest.mark.slow
 def test_direct_gguf_model_matches_cached_dir(embedded_dir):
     from mlx_lm import load as mlx_load
 

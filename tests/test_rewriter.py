@@ -36,6 +36,7 @@ def greedy_reference(model, tokenizer, ids, max_tokens):
     return out
 
 
+@pytest.mark.slow
 def test_shared_prefix_decoding_equals_full_prompt_decoding(router):
     model, tok = router.model, router.tokenizer
     prefix = SharedPrefix(model, router.prefix_ids)
@@ -50,6 +51,7 @@ def test_shared_prefix_decoding_equals_full_prompt_decoding(router):
         assert len(got.logprobs) == len(got.tokens) and all(lp <= 0 for lp in got.logprobs)
 
 
+@pytest.mark.slow
 def test_long_prompts_prefill_in_steps_as_in_one_pass(router):
     """Prompts longer than PREFILL_STEP_SIZE go through the model in steps: the
     same cache and the same greedy tokens as one pass over the whole prompt."""
@@ -93,6 +95,7 @@ def test_decoding_stops_right_after_the_arrow(router):
         assert (text_so_far + out.text).rstrip().endswith("->")
 
 
+@pytest.mark.slow
 def test_batch_equals_sequential(router):
     batch = [a.model_dump() for a in router.rewrite_batch(QUERIES)]
     sequential = [router.rewrite(q).model_dump() for q in QUERIES]
@@ -101,6 +104,7 @@ def test_batch_equals_sequential(router):
     assert batch == sequential
 
 
+@pytest.mark.slow
 def test_untrained_router_returns_valid_actions(router):
     for action in router.rewrite_batch(QUERIES + ["", "   "], ["math", "time"]):
         data = json.loads(action.model_dump_json())
@@ -175,6 +179,7 @@ def test_few_shot_parses_the_first_json_object(embedded_model):
     assert json_closed('{"a": {"b": 1}}') and not json_closed('{"a": {')
 
 
+@pytest.mark.slow
 def test_few_shot_prefix_cache_gives_the_same_routes(embedded_model):
     options = dict(loaded=embedded_model, max_tokens=40, clock=CLOCK)
     plain = FewShotCoTRewriter(**options).route_batch(QUERIES[:2])
@@ -193,6 +198,7 @@ def test_few_shot_passthrough_maps_to_the_passthrough_expert(embedded_model):
 # -- CLI end to end --------------------------------------------------------------
 
 @pytest.mark.parametrize("rewriter", ["trained-cot", "few-shot"])
+@pytest.mark.slow
 def test_route_cli_end_to_end(embedded_dir, tmp_path, rewriter):
     config = tmp_path / "lazarus.yaml"
     options = "{max_tokens: 24}"

@@ -389,3 +389,27 @@ def test_captured_hidden_equals_frozen_forward(tiny):
     for b, (s, c) in enumerate((s, c) for s, g in zip(suffixes, groups) for c in g):
         n = len(s) + len(c.tokens) - 1
         np.testing.assert_allclose(np.array(got[b, :n]), np.array(expected[b, :n]), atol=1e-4)
+
+
+def test_weighted_prompt_draws_follow_the_expert_weights():
+    from lazarus_cot_router.experts.base import Example
+    from training.rl import prompt_weights
+
+    examples = [Example(f"q{i}", "word_problem" if i < 2 else "chat", "", None) for i in range(20)]
+    assert prompt_weights(examples, {}) is None
+    weights = prompt_weights(examples, {"word_problem": 9, "chat": 0.5})
+    assert weights[:3] == [9.0, 9.0, 0.5]
+    draws = [select_examples(20, 2, it, seed=0, weights=weights) for it in range(200)]
+    assert draws == [select_examples(20, 2, it, seed=0, weights=weights) for it in range(200)]  # exact resume
+    assert all(len(set(d)) == 2 for d in draws)
+    share = sum(i < 2 for d in draws for i in d) / 400
+    assert 0.5 < share < 0.9  # 2 of 20 examples carry 18 / 27 of the weight
+    assert sorted(select_examples(20, 4, 0, seed=0, weights=[1.0] * 3 + [0.0] * 17)) == [0, 1, 2]  # only 3 can be drawn
+
+
+def test_rl_expert_weights_are_checked():
+    from training.config import ConfigError, TrainConfig
+
+    with pytest.raises(ConfigError, match="rl_expert_weights"):
+        TrainConfig(rl_expert_weights={"word_problem": -1})
+    assert TrainConfig(rl_expert_weights={"word_problem": 4}).rl_expert_weights == {"word_problem": 4}

@@ -121,6 +121,7 @@ def _logits(model, tokenizer):
 
 
 @pytest.mark.parametrize("kind", ["full", "lora"])
+@pytest.mark.slow
 def test_adapter_round_trip_through_mlx_lm(tiny_model_dir, tmp_path, kind):
     model, tokenizer = _load(tiny_model_dir, kind, 1)
     config = TrainConfig(batch_size=2, sft_epochs=2, learning_rate=1e-2, num_layers=1, fine_tune_type=kind, lora_parameters=LORA)

@@ -9,7 +9,7 @@ from lazarus_cot_router.experts.arithmetic import _GENERIC
 from lazarus_cot_router.experts.base import SPLITS, Example
 from lazarus_cot_router.experts.builtin import DEFAULT_EXPERT_NAMES, default_experts
 from lazarus_cot_router.experts.time import TEMPLATES as TIME_TEMPLATES
-from lazarus_cot_router.experts.time import place_pools
+from lazarus_cot_router.experts.time import STATES, ZONE_NAMES, place_pools
 from lazarus_cot_router.grammar import parse_line, render_line
 
 EXPERTS = {e.name: e for e in default_experts(clock=lambda: datetime(2025, 1, 15, 12, tzinfo=timezone.utc))}
@@ -76,7 +76,8 @@ def test_arithmetic_numbers_are_copied_from_the_query():
     for name in ("multiply", "add", "subtract", "divide"):
         for example in draw(name, "train") + draw(name, "heldout"):
             for number in example.spec.split(f" {EXPERTS[name].symbol} "):
-                assert number in example.query, example
+                # A percentage is the query's number with ``%`` ("25 percent of 6999": ``25% * 6999``).
+                assert number.removesuffix("%") in example.query, example
 
 
 def test_arithmetic_heldout_number_ranges_differ():
@@ -92,7 +93,12 @@ def test_time_specs_are_place_names_from_the_query():
     for split in ("train", "heldout"):
         for example in draw("time", split):
             assert example.spec in example.query
-            assert example.spec in cities.items(split) + countries.items(split)
+            if "place:state" in example.tags:
+                assert example.spec in STATES.items(split)
+            elif "place:zone" in example.tags:  # "the EST time zone": ``EST``
+                assert any(name.casefold() in example.spec.casefold().split() for name in ZONE_NAMES.items(split))
+            else:
+                assert example.spec in cities.items(split) + countries.items(split)
 
 
 def test_word_problem_heldout_entities_and_shared_steps():
@@ -157,7 +163,7 @@ def test_word_problem_train_numbers_have_heldout_lengths_but_never_heldout_value
 
 def test_arithmetic_train_numbers_never_take_a_heldout_value():
     def heldout_value(number: str) -> bool:
-        whole, _, decimals = number.lstrip("-").partition(".")
+        whole, _, decimals = number.removesuffix("%").lstrip("-").partition(".")
         if not decimals:
             return not number.startswith("-") and 1000 <= int(whole) <= 99999
         return len(decimals) == 2 and int(whole) <= 999

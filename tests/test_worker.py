@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import subprocess
 import sys
 import threading
@@ -55,6 +57,7 @@ def test_nested_calls_run_inline():
     assert run_on_model_thread(lambda: run_on_model_thread(lambda: 7)) == 7
 
 
+@pytest.mark.slow
 def test_router_threads_ending_do_not_abort_the_process(tiny_model_dir):
     # Without the model thread, MLX aborted about every other run of this script
     # at exit (ml-explore/mlx#3126).

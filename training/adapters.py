@@ -21,7 +21,9 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten
 
-from .checkpoint import atomic_save_safetensors, atomic_write_text
+from lazarus_cot_router.atomic import atomic_write
+
+from .checkpoint import atomic_save_safetensors
 
 ADAPTER_FILE = "adapters.safetensors"
 CONFIG_FILE = "adapter_config.json"
@@ -79,7 +81,7 @@ def save_adapter(adapter_dir: str | os.PathLike, model: nn.Module, config: dict)
     if not weights:
         raise ValueError("the model has no trainable weights to save")
     atomic_save_safetensors(adapter_dir / ADAPTER_FILE, weights, {"format": "mlx"})
-    atomic_write_text(adapter_dir / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True) + "\n")
+    atomic_write(adapter_dir / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True) + "\n")
     return adapter_dir
 
 

@@ -1,4 +1,4 @@
-"""Atomic, resumable checkpoints, and write-then-rename for every output.
+"""Atomic, resumable checkpoints.
 
 A checkpoint is one ``checkpoint.safetensors`` in the run dir holding the
 trainable weights (``model.<name>``), the optimizer state
@@ -15,13 +15,14 @@ import json
 import os
 import random
 import struct
-import tempfile
 from pathlib import Path
 
 import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
 from mlx.utils import tree_flatten, tree_map_with_path
+
+from lazarus_cot_router.atomic import atomic_path
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
 FORMAT = "lazarus-cot-router-checkpoint/1"
@@ -31,55 +32,10 @@ class CheckpointError(Exception):
     """A checkpoint that cannot be used; the message names the file."""
 
 
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _replace_synced(tmp: Path, path: Path) -> None:
-    with open(tmp, "rb+") as fid:
-        os.fsync(fid.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _temp_path(path: Path, suffix: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{suffix}", dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through a synced temporary file and a rename."""
-    path = Path(path)
-    tmp = _temp_path(path, "")
-    try:
-        tmp.write_text(text)
-        _replace_synced(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def atomic_save_safetensors(path: str | os.PathLike, arrays: dict[str, mx.array], metadata: dict[str, str] | None = None) -> None:
-    """``mx.save_safetensors`` through a synced temporary file and a rename."""
-    path = Path(path)
-    tmp = _temp_path(path, ".safetensors")
-    try:
+    """``mx.save_safetensors`` through :func:`lazarus_cot_router.atomic.atomic_path`."""
+    with atomic_path(path, suffix=".safetensors") as tmp:
         mx.save_safetensors(str(tmp), arrays, metadata=metadata or {})
-        _replace_synced(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def checkpoint_path(run_dir: str | os.PathLike) -> Path:

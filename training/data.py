@@ -18,7 +18,6 @@ import os
 import random
 import re
 import sys
-import tempfile
 import unicodedata
 from collections import Counter
 from importlib import resources
@@ -27,6 +26,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
+from lazarus_cot_router.atomic import atomic_write
 from lazarus_cot_router.experts.base import Example, Expert, ExpertError, check_split
 from lazarus_cot_router.experts.sampling import Split, Template
 from lazarus_cot_router.grammar import ARROW, EXPERT_NAME
@@ -176,6 +176,39 @@ def generate_split(
     return examples
 
 
+def corpus_examples(mawps: int = 0, clinc: int = 0, seed: int = 0) -> list[Example]:
+    """Examples from the public training corpora: ``mawps`` word problems of the MAWPS + ASDiv-A
+    training split, and ``clinc`` queries of the CLINC150 training split: first those of its
+    ``time`` and ``calculator`` intents (a few hundred: the ones it maps to an expert, and the hard
+    negatives, "what time is it" and "square root of 80", that no expert can take), the rest drawn
+    from its other intents and out-of-scope queries. Evaluation sets (SVAMP, CLINC150 test, the
+    dev splits) are never drawn from."""
+    import corpora.clinc150
+    import corpora.mawps
+
+    rng = random.Random(f"lazarus-cot-router:corpora:{seed}")
+    picked: list[Example] = []
+    if mawps > 0:
+        pool = corpora.mawps.examples("train")
+        picked += rng.sample(pool, min(mawps, len(pool)))
+    if clinc > 0:
+        pool = corpora.clinc150.examples("train")
+        first = [e for e in pool if corpora.clinc150.kind_of(e) not in ("other", "oos")]
+        rest = [e for e in pool if corpora.clinc150.kind_of(e) in ("other", "oos")]
+        picked += rng.sample(first, min(clinc, len(first)))
+        picked += rng.sample(rest, min(max(0, clinc - len(first)), len(rest)))
+    return picked
+
+
+def training_examples(examples: int, seed: int, experts: Sequence[Expert], mawps: int = 0, clinc: int = 0) -> list[Example]:
+    """The training set: ``examples`` generated with :func:`training_mix`, plus the public
+    corpora's share (:func:`corpus_examples`), shuffled together."""
+    generated = generate_split("train", examples, seed, experts=experts, mix=training_mix(list(experts)))
+    combined = generated + corpus_examples(mawps, clinc, seed)
+    random.Random(f"lazarus-cot-router:train-mix:{seed}").shuffle(combined)
+    return combined
+
+
 def vary_example(example: Example, rng: random.Random, split: str) -> Example:
     """``example`` with generic variations applied; spec and answer unchanged."""
     query, tags = example.query, list(example.tags)
@@ -253,18 +286,8 @@ def dump_yaml(examples: Sequence[Example]) -> str:
 
 
 def export_yaml(examples: Sequence[Example], path: str | os.PathLike) -> None:
-    """Write :func:`dump_yaml` to ``path`` atomically (temporary file, then rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fid:
-            fid.write(dump_yaml(examples))
-            fid.flush()
-            os.fsync(fid.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write :func:`dump_yaml` to ``path`` atomically."""
+    atomic_write(path, dump_yaml(examples))
 
 
 def load_queries(path: str | os.PathLike) -> list[Example]:

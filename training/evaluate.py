@@ -1,8 +1,12 @@
 """Score a router on labelled queries: format, expert, spec and execution accuracy.
 
-``lazarus-cot-router eval --adapter DIR [--model SPEC] [--queries FILE] [--json]``
-runs the trained rewriter on a YAML query file (the schema of the acceptance
-file: ``query, expert, spec, answer``; default: the held-out split).
+``lazarus-cot-router eval --adapter DIR [--suite NAME | --queries FILE] [--decoding MODE] [--json]``
+runs the trained rewriter on an evaluation suite (``heldout``, ``robustness``,
+``svamp``, ``clinc150`` or ``all``; see ``training.suites``) or on a YAML query
+file (the schema of the acceptance file: ``query, expert, spec, answer``).
+
+A query whose gold expert is ``chat`` counts as routed right when the host
+passes it through: the line names ``chat``, or no line could be executed.
 """
 
 from __future__ import annotations
@@ -14,6 +18,11 @@ from collections import defaultdict
 from typing import Iterable, Mapping, Sequence
 
 from lazarus_cot_router.experts.base import Example, Expert, ExpertError
+
+from .suites import kind_of, kind_rates, load_suite, suite_names
+
+#: The expert whose line hands the query back to the base model.
+PASSTHROUGH_EXPERT = "chat"
 
 
 def same_answer(got: object, want: object) -> bool:
@@ -37,11 +46,18 @@ def _canonical(expert: Expert, spec: str) -> str | None:
         return None
 
 
-def score_one(example: Example, expert_name: str | None, spec: str | None, experts: Mapping[str, Expert]) -> dict:
-    """Per-query verdicts. ``expert_name is None`` means the line did not parse."""
+def score_one(example: Example, expert_name: str | None, spec: str | None, experts: Mapping[str, Expert],
+              executed: bool = True) -> dict:
+    """Per-query verdicts. ``expert_name is None`` means the line did not parse;
+    ``executed`` is False when the rewriter passed the query through anyway (the
+    spec did not execute, or decoding found no valid line)."""
+    taken = expert_name not in (None, PASSTHROUGH_EXPERT) and executed
     row = {"query": example.query, "want_expert": example.expert, "want_spec": example.spec,
            "got_expert": expert_name, "got_spec": spec, "format": expert_name is not None,
-           "expert": expert_name == example.expert, "spec": False, "execution": False}
+           "expert": expert_name == example.expert, "spec": False, "execution": False, "taken": taken}
+    if example.expert == PASSTHROUGH_EXPERT:
+        row["expert"] = row["spec"] = row["execution"] = not taken
+        return row
     expert = experts.get(example.expert)
     if not row["expert"] or expert is None:
         return row
@@ -70,6 +86,7 @@ def summarize(rows: Sequence[dict], tags: Sequence[Iterable[str]] | None = None)
     if tags is not None:
         with_instruction = [r for r, t in zip(rows, tags) if any(tag.startswith("instruction") for tag in t)]
         report["extra_instruction"] = rates(with_instruction)
+        report.update(kind_rates(list(rows), [kind_of(t) for t in tags]))
     report["failures"] = [r for r in rows if not r["execution"]]
     return report
 
@@ -83,7 +100,7 @@ def evaluate(rewriter, examples: Sequence[Example], batch_size: int = 32, progre
     for start in range(0, len(examples), batch_size):
         batch = examples[start : start + batch_size]
         for ex, res in zip(batch, rewriter.route_batch([e.query for e in batch])):
-            row = score_one(ex, res.expert, res.spec, rewriter.experts)
+            row = score_one(ex, res.expert, res.spec, rewriter.experts, executed=res.error is None)
             row["raw"] = res.raw
             if res.routes_agree is not None:
                 row["hidden_expert"], row["routes_agree"] = res.hidden_expert, res.routes_agree
@@ -98,8 +115,8 @@ def evaluate(rewriter, examples: Sequence[Example], batch_size: int = 32, progre
     return report
 
 
-def format_report(report: dict) -> str:
-    lines = [f"{'':14} {'n':>5} {'format':>7} {'expert':>7} {'spec':>7} {'exec':>7}"]
+def format_report(report: dict, title: str = "") -> str:
+    lines = [f"{title:14} {'n':>5} {'format':>7} {'expert':>7} {'spec':>7} {'exec':>7}"]
 
     def row(name, r):
         return (f"{name:14} {r['n']:5d} {r['format_accuracy']:7.1%} {r['expert_accuracy']:7.1%} "
@@ -110,6 +127,12 @@ def format_report(report: dict) -> str:
         lines.append(row(name, r))
     if report.get("extra_instruction", {}).get("n"):
         lines.append(row("+instruction", report["extra_instruction"]))
+    if report.get("kinds"):
+        lines.append(f"\n{'kind':22} {'n':>5} {'expert':>7} {'exec':>7} {'taken':>7}")
+        for name, r in report["kinds"].items():
+            lines.append(f"{name:22} {r['n']:5d} {r['expert_accuracy']:7.1%} {r['execution_accuracy']:7.1%} {r['taken']:7.1%}")
+    if "false_positive_rate" in report:
+        lines.append(f"an expert took {report['false_positive_rate']:.1%} of the other-intent and out-of-scope queries")
     if "hidden_text_agreement" in report:
         lines.append(f"\nhidden-state route: expert accuracy {report['hidden_expert_accuracy']:.1%}, "
                      f"agreement with the parsed line {report['hidden_text_agreement']:.1%}")
@@ -121,22 +144,44 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
+def format_summary(reports: dict[str, dict]) -> str:
+    """One line per suite: the headline figures side by side."""
+    lines = [f"{'suite':12} {'n':>5} {'expert':>7} {'exec':>7}  notes"]
+    for name, r in reports.items():
+        notes = f"expert took {r['false_positive_rate']:.1%} of other/out-of-scope" if "false_positive_rate" in r else ""
+        lines.append(f"{name:12} {r['n']:5d} {r['expert_accuracy']:7.1%} {r['execution_accuracy']:7.1%}  {notes}")
+    return "\n".join(lines)
+
+
+JSON_KEYS = ("n", "format_accuracy", "expert_accuracy", "spec_accuracy", "execution_accuracy", "per_expert",
+             "extra_instruction", "kinds", "false_positive_rate", "failures", "hidden_text_agreement",
+             "hidden_expert_accuracy")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from lazarus_cot_router.constrain import DECODING_MODES
+
+    from .suites import DEV_SUITES, SUITES
+
     parser = argparse.ArgumentParser(prog="lazarus-cot-router eval", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--adapter", default=None, help="adapter directory from `train` (default: untrained base)")
     parser.add_argument("--model", default="embedded", help="model SPEC (default: embedded)")
-    parser.add_argument("--queries", default=None, help="YAML query file (default: the held-out split)")
-    parser.add_argument("-n", "--examples", type=int, default=200, help="held-out examples when no --queries")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the held-out split")
+    parser.add_argument("--suite", default="heldout", choices=[*SUITES, "all", *DEV_SUITES],
+                        help="evaluation suite (default: heldout; all: every suite but the dev sets); ignored with --queries")
+    parser.add_argument("--queries", default=None, help="YAML query file instead of a suite")
+    parser.add_argument("-n", "--examples", type=int, default=200, help="size of the held-out suite (default: 200)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the held-out split and of --limit's sample")
+    parser.add_argument("--limit", type=int, default=None, help="score a stable random sample of this many queries per suite")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--routing", choices=("text", "hidden"), default="text",
                         help="text: the parsed line chooses the expert; hidden: the calibrated hidden state does")
     parser.add_argument("--calibration", default=None,
                         help="calibration directory (needed by --routing hidden; with text routing, agreement is reported)")
-    parser.add_argument("--no-constrain", dest="constrain", action="store_false",
-                        help="decode freely instead of copy-constrained (spec words from the query or the expert's grammar)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--decoding", choices=DECODING_MODES, default=None,
+                        help="free: no constraint; generic: grammar, expert set and copying from the query; "
+                             "full: generic plus each expert's ordering rules (default: the rewriter's default)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (per suite with --suite all)")
     return parser
 
 
@@ -145,20 +190,27 @@ def main(argv: list[str] | None = None) -> int:
     from lazarus_cot_router.models import ModelLoadError
     from lazarus_cot_router.rewriter import TrainedCoTRewriter
 
-    from .data import generate_split, load_queries
+    from .data import load_queries
 
     try:
-        examples = load_queries(args.queries) if args.queries else generate_split("heldout", args.examples, seed=args.seed)
+        if args.queries:
+            suites = {args.queries: load_queries(args.queries)}
+        else:
+            suites = {name: load_suite(name, args.examples, args.seed, args.limit) for name in suite_names(args.suite)}
+        options = {} if args.decoding is None else {"decoding": args.decoding}
         rewriter = TrainedCoTRewriter(model=args.model, adapter=args.adapter, routing=args.routing,
-                                      calibration=args.calibration, constrain=args.constrain)
+                                      calibration=args.calibration, **options)
     except (OSError, ValueError, ModelLoadError) as exc:
         print(f"lazarus-cot-router eval: {exc}", file=sys.stderr)
         return 2
-    report = evaluate(rewriter, examples, batch_size=args.batch_size, progress=not args.json)
+    reports = {name: evaluate(rewriter, examples, batch_size=args.batch_size)
+               for name, examples in suites.items()}
     if args.json:
-        keys = ("n", "format_accuracy", "expert_accuracy", "spec_accuracy", "execution_accuracy", "per_expert",
-                "failures", "hidden_text_agreement", "hidden_expert_accuracy")
-        print(json.dumps({k: report[k] for k in keys if k in report}, default=str))
-    else:
-        print(format_report(report))
+        trimmed = {name: {k: r[k] for k in JSON_KEYS if k in r} for name, r in reports.items()}
+        print(json.dumps(trimmed if len(trimmed) > 1 else next(iter(trimmed.values())), default=str))
+        return 0
+    for name, report in reports.items():
+        print(format_report(report, title=name) + "\n")
+    if len(reports) > 1:
+        print(format_summary(reports))
     return 0

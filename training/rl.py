@@ -109,9 +109,14 @@ def stack_hidden(completions, width: int) -> mx.array:
     return mx.stop_gradient(mx.stack(rows))
 
 
-def select_examples(n: int, batch_size: int, iteration: int, seed: int) -> list[int]:
-    """Indices of the examples for ``iteration``: consecutive slices of
-    per-epoch permutations, a pure function of its arguments (exact resume)."""
+def select_examples(n: int, batch_size: int, iteration: int, seed: int, weights: Sequence[float] | None = None) -> list[int]:
+    """Indices of the examples for ``iteration``, a pure function of its arguments (exact
+    resume): consecutive slices of per-epoch permutations, or, with ``weights`` (one per
+    example), a draw without replacement in proportion to them."""
+    if weights is not None:
+        p = np.asarray(weights, dtype=np.float64)
+        k = min(batch_size, int(np.count_nonzero(p)))
+        return [int(i) for i in np.random.default_rng([seed, iteration]).choice(n, k, replace=False, p=p / p.sum())]
     out = []
     first = iteration * batch_size
     while len(out) < batch_size:
@@ -119,6 +124,14 @@ def select_examples(n: int, batch_size: int, iteration: int, seed: int) -> list[
         order = np.random.default_rng([seed, epoch]).permutation(n)
         out.extend(int(i) for i in order[offset : offset + batch_size - len(out)])
     return out
+
+
+def prompt_weights(examples, expert_weights: dict[str, float]) -> list[float] | None:
+    """Each example's weight in RL's draw of prompts: its gold expert's weight in
+    ``expert_weights`` (1 for an expert not named); ``None`` when none is given."""
+    if not expert_weights:
+        return None
+    return [float(expert_weights.get(e.expert, 1.0)) for e in examples]
 
 
 def token_checks(experts, tokenizer, queries: Sequence[str], banned: Sequence[int], num_generations: int) -> list:
@@ -186,11 +199,12 @@ def train_rl(
     # checkpoint written before the first update still holds Adam's m and v.
     optimizer.init(model.trainable_parameters())
     value_and_grad = nn.value_and_grad(model, grpo_loss)
+    weights = prompt_weights(examples, config.rl_expert_weights)
 
     bar = tqdm(total=config.rl_iters, initial=done, desc="rl", unit="it", disable=not progress, dynamic_ncols=True)
     for it in range(done, config.rl_iters):
         tic = time.perf_counter()
-        picked = select_examples(len(examples), config.rl_batch_size, it, config.seed)
+        picked = select_examples(len(examples), config.rl_batch_size, it, config.seed, weights)
         model.eval()
         groups = sample_completions(
             model,

@@ -19,6 +19,7 @@ RL runs the same iterations on every rank; only rank 0 writes files.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import random
 import sys
@@ -28,7 +29,9 @@ import mlx.core as mx
 import mlx.optimizers as optim
 
 from .adapters import adapter_config, base_model_identity, save_adapter
-from .checkpoint import CheckpointError, atomic_write_text, checkpoint_path, load_checkpoint, read_state, save_checkpoint
+from lazarus_cot_router.atomic import atomic_write
+
+from .checkpoint import CheckpointError, checkpoint_path, load_checkpoint, read_state, save_checkpoint
 from .config import ConfigError, TrainConfig, add_config_arguments, resolve_config, save_config
 from .sft import setup_trainable, sft_schedule, sft_steps, train_sft
 
@@ -42,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-c", "--config", default=None, help="YAML file with any of the options below (keys use underscores).")
     parser.add_argument("--resume", action="store_true", help="Continue the run in --out from its last checkpoint (its config.yaml is the default --config).")
+    parser.add_argument("--overwrite", action="store_true", help="Start a new run in --out even if it holds files (without it, a non-empty --out is refused).")
     add_config_arguments(parser)
     return parser
 
@@ -73,7 +77,7 @@ class MetricsLog:
     def append(self, record: dict) -> None:
         self.records.append(record)
         if self.enabled:
-            atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in self.records))
+            atomic_write(self.path, "".join(json.dumps(r) + "\n" for r in self.records))
 
 
 def _before(record: dict, state: dict) -> bool:
@@ -103,10 +107,10 @@ def plot_curves(records: list[dict], path: Path) -> str:
     axes[1].set(title="RL", xlabel="iteration", ylim=(0, 1.05))
     axes[1].legend()
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=100)
     plt.close(fig)
-    tmp.replace(path)
+    atomic_write(path, png.getvalue())
     return f"wrote {path}"
 
 
@@ -141,14 +145,15 @@ def _sft_reference(model, run_dir: Path) -> dict:
     return reference
 
 
-def run(config: TrainConfig, resume: bool = False, *, load=None, progress: bool = True) -> dict:
-    """Train as ``config`` says; returns ``{"run_dir", "records", "eval"}``."""
+def run(config: TrainConfig, resume: bool = False, *, overwrite: bool = False, load=None, progress: bool = True) -> dict:
+    """Train as ``config`` says; returns ``{"run_dir", "records", "eval"}``. A new run
+    (not ``resume``) refuses a non-empty ``config.out`` unless ``overwrite``."""
     from lazarus_cot_router.models import load as load_model
     from lazarus_cot_router.models import resolve_model_dir
     from lazarus_cot_router.plugins import get_experts
     from lazarus_cot_router.prompts import router_system_prompt
 
-    from .data import generate_split, training_mix
+    from .data import training_examples
 
     group = mx.distributed.init()
     main_rank = group.rank() == 0
@@ -156,6 +161,8 @@ def run(config: TrainConfig, resume: bool = False, *, load=None, progress: bool 
     state = read_state(run_dir) if resume else None
     if not resume and checkpoint_path(run_dir).exists():
         raise CheckpointError(f"{run_dir} already holds a checkpoint: pass --resume to continue it, or choose another --out")
+    if not resume and not overwrite and run_dir.is_dir() and any(run_dir.iterdir()):
+        raise CheckpointError(f"{run_dir} is not empty: choose another --out, or pass --overwrite to train into it")
     if main_rank:
         run_dir.mkdir(parents=True, exist_ok=True)
         for stale in run_dir.rglob(".*.tmp*"):  # left by a run killed mid-write
@@ -168,8 +175,8 @@ def run(config: TrainConfig, resume: bool = False, *, load=None, progress: bool 
     identity = base_model_identity(config.model, resolve_model_dir(config.model))
     experts = get_experts()
     system = router_system_prompt(list(experts.values()))
-    examples = generate_split("train", config.examples, config.seed, experts=experts,
-                              mix=training_mix(list(experts.values())))
+    examples = training_examples(config.examples, config.seed, list(experts.values()),
+                                 mawps=config.mawps_examples, clinc=config.clinc_examples)
     setup_trainable(model, config.fine_tune_type, config.num_layers, config.lora_parameters)
     metrics = MetricsLog(run_dir / "metrics.jsonl", enabled=main_rank)
     metrics.load_until(state)
@@ -215,7 +222,7 @@ def run(config: TrainConfig, resume: bool = False, *, load=None, progress: bool 
     print(plot_curves(metrics.records, run_dir / "training_curves.png"), file=sys.stderr)
     if config.eval_examples > 0:
         report = evaluate_heldout(model, tokenizer, config, run_dir, experts)
-        atomic_write_text(run_dir / "eval.json", json.dumps(report, indent=2, default=str) + "\n")
+        atomic_write(run_dir / "eval.json", json.dumps(report, indent=2, default=str) + "\n")
         result["eval"] = report
     return result
 
@@ -226,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = resolve_run_config(args)
-        result = run(config, resume=args.resume)
+        result = run(config, resume=args.resume, overwrite=args.overwrite)
     except (ConfigError, CheckpointError, ModelLoadError, RuntimeError, OSError) as e:
         print(f"lazarus-cot-router train: {e}", file=sys.stderr)
         return 2

@@ -1,4 +1,8 @@
-"""The four arithmetic experts: ``<num> <op> <num>`` with one fixed operator each."""
+"""The four arithmetic experts: ``<num> <op> <num>`` with one fixed operator each.
+
+An operand may carry a percent sign, ``N%`` meaning ``N / 100``: "25 percent of 6999" is
+``multiply: 25% * 6999``, the number copied as the query writes it and converted by the expert.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +11,29 @@ import re
 from typing import ClassVar
 
 from .base import Example, Expert, ExpertError, HostAction, OperatorMismatchError, SpecSyntaxError, require_spec
-from .numbers import NUMBER_PATTERN, UNSIGNED_PATTERN, apply, format_number, normalize_number, one_of, parse_number
+from .numbers import (
+    PERCENT_NUMBER_PATTERN,
+    apply,
+    format_number,
+    normalize_operand,
+    parse_number,
+    parse_operand,
+    plain_operand,
+)
 from .sampling import Split, Template, pool_ids, templates
-from .vocabulary import SpecVocabulary, copy_vocabulary
+from .vocabulary import SpecVocabulary, copy_vocabulary, number_pattern
 
-_SPEC = re.compile(rf"({NUMBER_PATTERN})\s*([-+*/])\s*({NUMBER_PATTERN})")
-#: A number the query writes with its own minus ("-785.75", "negative 5"; not the "- 3" of
-#: "10 - 3" or "10-3").
-_NEGATIVE = re.compile(rf"(?:(?<![\w.])-|\bnegative\s+)({UNSIGNED_PATTERN})", re.IGNORECASE)
+_SPEC = re.compile(rf"({PERCENT_NUMBER_PATTERN})\s*([-+*/])\s*({PERCENT_NUMBER_PATTERN})")
+#: A query that writes a percentage ("15%", "25 percent", "5 per cent"): its operands may carry ``%``.
+_PERCENT = re.compile(r"%|\bper\s*cent\b", re.IGNORECASE)
 
 
 def operand_pattern(query: str) -> str:
-    """An operand as the decoder may write it: unsigned, or signed where the
-    query signs that number (the router wrote ``-785.75 / -36644`` for
-    "-785.75 shared equally among 36644")."""
-    signed = _NEGATIVE.findall(query)
-    return f"(?:-(?:{one_of(signed)})|{UNSIGNED_PATTERN})" if signed else UNSIGNED_PATTERN
+    """An operand as the decoder may write it: a number signed only where the query signs it
+    (:func:`~.vocabulary.number_pattern`), with a percent sign where the query writes a
+    percentage ("25 percent of 6999": ``25% * 6999``)."""
+    number = number_pattern(query)
+    return f"{number}%?" if _PERCENT.search(query) else number
 
 _GENERIC = Split(
     "templates",
@@ -83,6 +94,11 @@ def _draw(rng: random.Random, kind: str) -> str:
     return f"{whole}.{decimals}{rng.randint(1, 9)}"
 
 
+#: Percentages as train queries write them ("25 percent of 6999", "12.5% of 80"): never a held-out
+#: number (held-out writes 4-5 digit integers and two decimals).
+_PERCENTS = (("int:1-100", 8), ("dec1:0-99", 1))
+
+
 def draw_number(rng: random.Random, split: str) -> tuple[str, str]:
     """A number written as it appears in a spec, and its range id."""
     weights = _WEIGHTS_HELDOUT if split == "heldout" else _WEIGHTS_TRAIN
@@ -96,6 +112,10 @@ class ArithmeticExpert(Expert):
     symbol: ClassVar[str]
     word_templates: ClassVar[Split[Template]]
     heldout_symbols: ClassVar[tuple[str, ...]] = ()
+    #: Templates whose first operand is a percentage (``{a}`` is its number, the spec writes
+    #: ``{a}%``), drawn with :attr:`percent_rate`; a split without any draws none.
+    percent_templates: ClassVar[Split[Template] | None] = None
+    percent_rate: ClassVar[float] = 0.0
 
     def parse(self, spec: str) -> tuple[str, str]:
         text = require_spec(spec)
@@ -109,22 +129,24 @@ class ArithmeticExpert(Expert):
 
     def execute(self, spec: str) -> str:
         left, right = self.parse(spec)
-        return format_number(apply(parse_number(left), self.symbol, parse_number(right)))
+        return format_number(apply(parse_operand(left), self.symbol, parse_operand(right)))
 
     def canonical_spec(self, spec: str) -> str:
         try:
             left, right = self.parse(spec)
-            return f"{normalize_number(left)} {self.symbol} {normalize_number(right)}"
+            return f"{normalize_operand(left)} {self.symbol} {normalize_operand(right)}"
         except ExpertError:
             return super().canonical_spec(spec)
 
     def host_action(self, spec: str) -> HostAction:
+        # The host's math plugin evaluates a plain expression: a percentage goes as its decimal.
         left, right = self.parse(spec)
-        return HostAction("math", "evaluate", {"expression": f"{left} {self.symbol} {right}"})
+        return HostAction("math", "evaluate", {"expression": f"{plain_operand(left)} {self.symbol} {plain_operand(right)}"})
 
     def spec_vocabulary(self, query: str) -> SpecVocabulary:
         number = operand_pattern(query)
-        return copy_vocabulary(query, pattern=rf"{number}\s*{re.escape(self.symbol)}\s*{number}", needs_number=True)
+        return copy_vocabulary(query, pattern=rf"{number}\s*{re.escape(self.symbol)}\s*{number}", needs_number=True,
+                               computes=True)
 
     def _operands(self, rng: random.Random, split: str) -> tuple[str, str, str]:
         a, kind_a = draw_number(rng, split)
@@ -132,6 +154,8 @@ class ArithmeticExpert(Expert):
         return a, b, kind_a if kind_a == kind_b else f"{kind_a}|{kind_b}"
 
     def sample_example(self, rng: random.Random, split: str) -> Example:
+        if self.percent_templates and self.percent_templates.items(split) and rng.random() < self.percent_rate:
+            return self._percent_example(rng, split)
         a, b, numbers = self._operands(rng, split)
         pool = _GENERIC.items(split) + self.word_templates.items(split)
         template = rng.choice(pool)
@@ -141,9 +165,22 @@ class ArithmeticExpert(Expert):
         tags = (f"template:{template.id}", f"numbers:{numbers}")
         return Example(query, self.name, spec, self.execute(spec), tags)
 
+    def _percent_example(self, rng: random.Random, split: str) -> Example:
+        kind = rng.choices([name for name, _ in _PERCENTS], [w for _, w in _PERCENTS])[0]
+        a = _draw(rng, kind)
+        b, kind_b = draw_number(rng, split)
+        template = self.percent_templates.choice(rng, split)
+        if "$" in template.text and b.startswith("-"):
+            b, kind_b = b[1:], kind_b.removeprefix("neg:")  # "$-993" is no amount anyone writes
+        spec = f"{a}% {self.symbol} {b}"
+        tags = (f"template:{template.id}", f"numbers:pct:{kind}|{kind_b}", "percent")
+        return Example(template.fill(a=a, b=b), self.name, spec, self.execute(spec), tags)
+
     def pool_ids(self, split: str) -> dict[str, frozenset[str]]:
         ids = pool_ids([_NUMBERS], split)
         ids["templates"] = _GENERIC.ids(split) | self.word_templates.ids(split)
+        if self.percent_templates:
+            ids["templates"] |= self.percent_templates.ids(split)
         return ids
 
 
@@ -172,6 +209,18 @@ class MultiplyExpert(ArithmeticExpert):
             "Find {a} times {b}, please", "If I multiply {a} with {b}, what's the result?",
             "{a} × {b}",
         ]),
+    )
+    # "25 percent of 6999" is ``25% * 6999``: the percentage copied as written, converted by the
+    # expert. Train only (held-out keeps its number ranges and templates).
+    percent_rate = 0.2
+    percent_templates = Split(
+        "templates",
+        templates("multiply:train:percent:", [
+            "What is {a}% of {b}?", "what is {a} percent of {b}", "{a}% of {b}", "{a} percent of {b}",
+            "Calculate {a}% of {b}", "How much is {a} percent of {b}?", "What's {a}% of {b}?",
+            "Find {a} percent of {b}", "What is {a}% of ${b}?", "tell me what {a} percent of {b} is",
+        ]),
+        (),
     )
 
 

@@ -82,3 +82,36 @@ def format_number(value: Decimal | int | str) -> str:
 def normalize_number(text: str) -> str:
     """A number token in canonical form (``007`` -> ``7``, ``2.50`` -> ``2.5``)."""
     return format_number(parse_number(text))
+
+
+#: A number with an optional percent sign (``15%`` is 0.15): an arithmetic operand.
+PERCENT_NUMBER_PATTERN = rf"{NUMBER_PATTERN}%?"
+
+
+def parse_operand(text: str) -> Decimal:
+    """A number token, or one with a percent sign, ``N%`` meaning ``N / 100``
+    (exactly: ``15%`` is 0.15); the same errors as :func:`parse_number`."""
+    if text.endswith("%"):
+        return parse_number(text[:-1]).scaleb(-2)
+    return parse_number(text)
+
+
+def plain_operand(text: str) -> str:
+    """An operand as a plain number, exact and without a percent sign (``15%`` ->
+    ``0.15``, ``0.5%`` -> ``0.005``, ``7`` -> ``7``): what a host that evaluates a
+    plain expression can read."""
+    if not text.endswith("%"):
+        return text
+    value = parse_operand(text)
+    if value == 0:
+        return "0"
+    digits = format(value, "f")
+    return digits.rstrip("0").rstrip(".") if "." in digits else digits
+
+
+def normalize_operand(text: str) -> str:
+    """An operand in canonical form: :func:`normalize_number` of its number, its
+    percent sign kept (``015%`` -> ``15%``)."""
+    if text.endswith("%"):
+        return normalize_number(text[:-1]) + "%"
+    return normalize_number(text)

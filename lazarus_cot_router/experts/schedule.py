@@ -1,6 +1,7 @@
 """The schedule expert: ``<name>:<num>hr[,...] | <constraint>[,...]``.
 
-Tasks run back to back in spec order from 9:00, or from a ``start:H`` /
+A duration is written in hours (``1.5hr``) or minutes (``30min``), as the request
+states it; the expert converts. Tasks run back to back in spec order from 9:00, or from a ``start:H`` /
 ``start:H:MM`` constraint. ``no_overlap`` and ``sequential`` both hold for such
 a plan and do not change it. A plan that would end after 24:00 is a
 :class:`LimitError`; ending exactly at midnight is written ``24``.
@@ -26,11 +27,13 @@ from .base import (
 )
 from .numbers import NUMBER_PATTERN, format_number, one_of, parse_number
 from .sampling import Split, pool_ids, templates
-from .vocabulary import WORD, SpecVocabulary, copy_vocabulary, query_numbers, words
+from .vocabulary import WORD, SpecVocabulary, copy_vocabulary, query_numbers
 
 DAY_MINUTES = 24 * 60
 DEFAULT_START = 9 * 60
-_TASK = re.compile(rf"([A-Za-z][A-Za-z0-9_' -]*?)\s*:\s*({NUMBER_PATTERN})\s*hr")
+_TASK = re.compile(rf"([A-Za-z][A-Za-z0-9_' -]*?)\s*:\s*({NUMBER_PATTERN})\s*(hr|min)")
+#: A duration's units in a spec: hours, and minutes (``lunch:30min``, as "lunch (30 min)" writes it).
+UNITS = ("hr", "min")
 
 
 def _start_pattern(hours: str = "[0-9]{1,2}") -> str:
@@ -44,22 +47,17 @@ FLAGS = ("no_overlap", "sequential")
 #: (``_'`` inside them, ``-`` between letters), none a grammar word. With any name the parser takes,
 #: a router denied its ``|`` wrote "Tara LASTING 4hr - no_overlap - no_overlap ..." as one task
 #: name, and with digits inside words "your-4hr and Stefan".
-_NAME_WORD = rf"(?!(?i:{'|'.join(FLAGS)}|start|hr)\b)[A-Za-z][A-Za-z_']*(?:-[A-Za-z][A-Za-z_']*)*"
+_NAME_WORD = rf"(?!(?i:{'|'.join(FLAGS)}|start|{'|'.join(UNITS)})\b)[A-Za-z][A-Za-z_']*(?:-[A-Za-z][A-Za-z_']*)*"
 
 
-def _named_task(hours: str = NUMBER_PATTERN) -> str:
-    """``name:Nhr``, the duration matching ``hours``; a name does not start with a word that
-    joins a list ("AND:3.5hr")."""
-    return rf"(?!(?i:and|then)\b){_NAME_WORD}(?: {_NAME_WORD})*\s*:\s*({hours})\s*hr"
-#: Words after a number that make it a duration ("2 hours", "1.25 h").
-HOUR_WORDS = frozenset({"h", "hr", "hrs", "hour", "hours"})
-#: English words that tie a task to its duration ("Xavier lasting 1 hour", "2 hours of Uma") and
-#: so never name a task. Held-out item styles use "lasting" and "of", which train never shows:
-#: the router named tasks "lasting" and "of".
-CONNECTOR_WORDS = frozenset({"for", "of", "lasting", "lasts", "last", "taking", "takes", "take", "during",
-                             "spanning", "spend", "spending", "about", "around", "approximately", "roughly"})
-#: Durations a spec may write for "30 minutes", "an hour and a quarter", ... (hours and quarters).
-QUARTER_HOURS = tuple(f"{h}.{q}" for h in range(24) for q in ("25", "5", "75"))
+def _named_task(durations: dict[str, str]) -> str:
+    """``name:Nhr`` or ``name:Nmin``: for each unit of ``durations``, a number matching its pattern."""
+    lengths = "|".join(rf"(?:{numbers})\s*{unit}" for unit, numbers in durations.items())
+    return rf"{_NAME_WORD}(?: {_NAME_WORD})*\s*:\s*(?:{lengths})"
+#: The words after a number that make it a duration, by the unit a spec writes it in ("2 hours"
+#: is ``2hr``, "30 minutes" ``30min``).
+UNIT_WORDS = {"hr": frozenset({"h", "hr", "hrs", "hour", "hours"}),
+              "min": frozenset({"min", "mins", "minute", "minutes"})}
 
 
 @dataclass(frozen=True)
@@ -79,15 +77,17 @@ def clock(minute: int) -> str:
     return str(hours) if minutes == 0 else f"{hours}:{minutes:02d}"
 
 
-def spec_pattern(starts: tuple[str, ...] | None = None, durations: tuple[str, ...] = ()) -> str:
-    """The spec grammar; with ``starts``, a start hour is one of them (``()``:
-    no start); with ``durations``, so is a task's duration."""
+def spec_pattern(starts: tuple[str, ...] | None = None, durations: dict[str, tuple[str, ...]] | None = None) -> str:
+    """The spec grammar; with ``starts``, a start hour is one of them (``()``: no start); with
+    ``durations`` (numbers by unit), a task's duration is one of them, in its unit."""
     constraints = list(FLAGS)
     if starts is None:
         constraints.append(_START.pattern)
     elif starts:
         constraints.append(_start_pattern(one_of(starts)))
-    task = _named_task(one_of(durations)) if durations else _named_task()
+    lengths = ({unit: NUMBER_PATTERN for unit in UNITS} if durations is None
+               else {unit: one_of(numbers) for unit, numbers in durations.items() if numbers})
+    task = _named_task(lengths)
     # Each kind at most once, in any order: a router denied the start it wanted wrote "no_overlap,
     # no_overlap, ..." until cut off.
     orders = (r"\s*,\s*".join(f"(?:{c})" for c in order)
@@ -98,55 +98,34 @@ def spec_pattern(starts: tuple[str, ...] | None = None, durations: tuple[str, ..
 SPEC_PATTERN = spec_pattern()
 
 
-def stated_numbers(query: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """``(durations, others)``: the query's numbers (digits, or number words as
-    digits) that an hour word follows, and the rest, less those that size the
-    answer ("in under 10 words") and number words of a constraint phrase ("one
-    after the other" states no start at 1)."""
-    spans = [m.span() for m in WORD.finditer(query)]
-    phrases = [m.span() for pattern in _PHRASE_PATTERNS for m in pattern.finditer(query)]
-    durations, others = [], []
+def stated_numbers(query: str) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
+    """``(durations, others)``: the query's numbers (digits, or number words as digits) that a
+    unit word follows, by unit, and the rest."""
+    durations: dict[str, list[str]] = {unit: [] for unit in UNIT_WORDS}
+    others = []
     for number in query_numbers(query):
-        start, end = spans[number.position]
-        in_phrase = any(a <= start and end <= b for a, b in phrases) and not query[start].isdigit()
-        if number.after in HOUR_WORDS:
-            durations.append(min(number.spellings))
-        elif not number.sizes_answer and not in_phrase:
-            others.append(min(number.spellings))
-    return tuple(durations), tuple(others)
+        unit = next((unit for unit, words_of in UNIT_WORDS.items() if number.after in words_of), None)
+        (durations[unit] if unit else others).append(min(number.spellings))
+    return {unit: tuple(numbers) for unit, numbers in durations.items()}, tuple(others)
 
 
-def _phrase_pattern(phrase: str):
-    words_of = [re.escape(w) for w in phrase.split()]
-    return re.compile(r"(?<![\w-])" + r"[\s-]+".join(words_of).replace(re.escape("{t}"), r"\d{1,2}(?::\d{2})?")
-                      + r"(?![\w-])", re.IGNORECASE)
-
-
-def keyword_phrase_words(query: str) -> tuple[str, ...]:
-    """The words, as the query writes them, that the spec says with a keyword: those of each
-    constraint phrase it uses ("so nothing overlaps": ``no_overlap``) and the hour word after a
-    duration ("2 hours": ``2hr``)."""
-    found = [w for pattern in _PHRASE_PATTERNS for match in pattern.finditer(query)
-             for w in WORD.findall(match.group()) if not w[0].isdigit()]
+def unit_words(query: str) -> tuple[str, ...]:
+    """The query's unit words after a number, as it writes them: the spec writes them as its unit
+    ("2 hours" is ``2hr``), never as a task's name."""
     matches = list(WORD.finditer(query))
-    found += [m.group() for before, m in zip(matches, matches[1:])
-              if before.group()[0].isdigit() and m.group().casefold() in HOUR_WORDS]
-    return tuple(found)
-
-
-def connector_words(query: str) -> tuple[str, ...]:
-    """The query's words, as it writes them, that are :data:`CONNECTOR_WORDS`."""
-    return tuple(w for w in WORD.findall(query) if w.casefold() in CONNECTOR_WORDS)
+    every = frozenset().union(*UNIT_WORDS.values())
+    return tuple(m.group() for before, m in zip(matches, matches[1:])
+                 if before.group()[0].isdigit() and m.group().casefold() in every)
 
 
 def _task(text: str) -> tuple[str, int]:
     match = _TASK.fullmatch(text.strip())
     if not match:
-        raise SpecSyntaxError(f"bad task {text.strip()[:40]!r}; expected '<name>:<num>hr'")
-    hours = parse_number(match.group(2))
-    if hours <= 0:
+        raise SpecSyntaxError(f"bad task {text.strip()[:40]!r}; expected '<name>:<num>hr' or '<name>:<num>min'")
+    amount = parse_number(match.group(2))
+    if amount <= 0:
         raise SpecSyntaxError("task durations must be positive")
-    minutes = hours * 60
+    minutes = amount * 60 if match.group(3) == "hr" else amount
     if minutes != minutes.to_integral_value():
         raise SpecSyntaxError("task durations must be whole minutes")
     if minutes > DAY_MINUTES:
@@ -179,6 +158,15 @@ def parse_spec(spec: str) -> Plan:
             raise SpecSyntaxError(f"bad start time {item!r}")
         start = hour * 60 + minute
     return Plan(tasks, tuple(flags), start)
+
+
+def _duration(minutes: int) -> str:
+    """A task's duration in canonical form: in hours where they are exact in at most two
+    decimals (every whole minute count divisible by 3: ``30`` -> ``0.5hr``), else in minutes
+    (``20`` -> ``20min``); ``lunch:30min`` and ``lunch:0.5hr`` are the same plan."""
+    if minutes % 3 == 0:
+        return f"{format_number(Decimal(minutes) / 60)}hr"
+    return f"{minutes}min"
 
 
 class ScheduleExpert(Expert):
@@ -214,7 +202,7 @@ class ScheduleExpert(Expert):
             plan = parse_spec(spec)
         except ExpertError:
             return super().canonical_spec(spec)
-        tasks = ",".join(f"{name}:{format_number(Decimal(m) / 60)}hr" for name, m in plan.tasks)
+        tasks = ",".join(f"{name}:{_duration(m)}" for name, m in plan.tasks)
         constraints = sorted(set(plan.flags))
         if plan.start is not None:
             constraints.append(f"start:{clock(plan.start)}")
@@ -225,29 +213,19 @@ class ScheduleExpert(Expert):
         return HostAction("schedule", "execute", {"spec": " ".join(spec.split())})
 
     def spec_vocabulary(self, query: str) -> SpecVocabulary:
-        keywords = ["hr", "start", *FLAGS]
-        # Every duration and start time the request states is in the plan (a small router drops
-        # tasks and start times), unless it states minutes that the spec writes as fractions of an hour.
-        numbers, pattern, starts, late = "all", SPEC_PATTERN, (), frozenset()
-        if {"minute", "minutes", "min", "mins", "half", "quarter"} & set(words(query)):
-            keywords += QUARTER_HOURS
-            numbers = None
-        else:
-            # A start is none of the stated durations: the router took "1 hour" for "start:1" (and,
-            # every number being used, dropped that task) and "under 10 words" for "start:10"; a
-            # duration is one of them ("from 16:30" became "overlaps:16hr").
-            durations, starts = stated_numbers(query)
-            pattern = spec_pattern(starts, durations)
-            # Written after the ``|``: the start hour the query writes in digits ("the first one at
-            # 13" is no duration of 1 hour).
-            late = frozenset(starts) & {min(n.spellings) for n in query_numbers(query)
-                                        if n.required and n.after not in HOUR_WORDS}
-        # Task names come back in the plan as written: "Tara", not "tara". They are the request's
-        # words in its order, none of a phrase the spec writes as a keyword: the router named tasks
-        # "overlaps", "sequentially" and "hours", and swapped two durations.
-        return copy_vocabulary(query, *keywords, pattern=pattern, case_sensitive=True, needs_number=True,
-                               numbers=numbers, numbers_mark="|", late_numbers=late,
-                               reserved=keyword_phrase_words(query) + connector_words(query), ordered=True)
+        # A task's duration is a number the query states with a unit ("2 hours", "30 min"), in that
+        # unit; a start hour is any other number. A request that states no duration is no schedule.
+        durations, starts = stated_numbers(query)
+        if not any(durations.values()):
+            return SpecVocabulary("never")
+        # Ordering rules (``full`` decoding): every duration and start time is in the plan, the
+        # tasks in the query's order, and the ``|`` after the last duration; a start hour the
+        # query writes in digits comes after it.
+        late = frozenset(starts) & {min(n.spellings) for n in query_numbers(query) if n.required}
+        # Task names come back in the plan as written: "Tara", not "tara".
+        return copy_vocabulary(query, *UNITS, "start", *FLAGS, pattern=spec_pattern(starts, durations),
+                               case_sensitive=True, needs_number=True, numbers="all", numbers_mark="|",
+                               late_numbers=late, reserved=unit_words(query), ordered=True)
 
     def sample_example(self, rng: random.Random, split: str) -> Example:
         return self.example(*compose(rng, split))
@@ -307,7 +285,10 @@ ITEM_STYLES = Split(
     ("{name} ({d}hr)", "{name} for {d} {hours}", "{name} ({d}h)", "{name}: {d}hr", "{name} ({d} {hours})",
      "{name} - {d}hr", "{name} taking {d} {hours}", "{name} for {d}hr",
      # The duration first, too, so the model copies the name whichever side it is on.
-     "{d}hr of {name}", "{d} {hours} for {name}", "{d}h: {name}", "{name}, {d} {hours}"),
+     "{d}hr of {name}", "{d} {hours} for {name}", "{d}h: {name}", "{name}, {d} {hours}",
+     # Minutes as the request writes them ("lunch (30 min)": ``lunch:30min``); ``{m}`` is a
+     # count of minutes (see ``_MINUTES``).
+     "{name} ({m} min)", "{name} for {m} minutes", "{m} minutes of {name}"),
     ("{name} ({d} h)", "{name} lasting {d} {hours}", "{d} {hours} of {name}"),
 )
 # (id, constraint kind, phrase); ``{t}`` is a clock time as written in the spec.
@@ -332,12 +313,13 @@ PHRASES = (
     ("seq:h0", "sequential", "consecutively"), ("seq:h1", "sequential", "in a row"),
     ("start:h0", "start", "beginning at {t}"), ("start:h1", "start", "kicking off at {t}"),
 )
-_PHRASE_PATTERNS = tuple(_phrase_pattern(phrase) for _, _, phrase in PHRASES)
 # Latest start (16:30) plus the longest plan must end before midnight.
 MAX_PLAN_HOURS = 7
 # Train has quarter hours too (1.75, 2.25, 2.75), never a held-out-only value (0.25, 0.75, 1.25, 3.5, 4).
 _DURATIONS = {"train": ("0.5", "1", "1", "1.5", "2", "2", "2.5", "3", "1.75", "2.25", "2.75", "4.5", "5"),
               "heldout": ("0.25", "0.75", "1", "1.25", "1.5", "2", "3.5", "4")}
+#: Task durations in minutes for the minute item styles (train only: held-out has none).
+_MINUTES = ("10", "15", "20", "25", "30", "30", "40", "45", "45", "50", "60", "75", "90", "100", "120")
 _COMBOS = (("no_overlap",), ("sequential",), ("start",), ("no_overlap", "start"), ("sequential", "start"))
 
 
@@ -359,7 +341,12 @@ def compose(rng: random.Random, split: str) -> tuple[str, str, tuple[str, ...]]:
     while sum(Decimal(d) for d in durations) > MAX_PLAN_HOURS:
         durations = [rng.choice(pool) for _ in names]
     style = ITEM_STYLES.choice(rng, split)
-    items = [style.format(name=n, d=d, hours="hour" if d == "1" else "hours") for n, d in zip(names, durations)]
+    units = ["hr"] * len(names)
+    if "{m}" in style:
+        durations, units = [rng.choice(_MINUTES) for _ in names], ["min"] * len(names)
+        while sum(int(m) for m in durations) > MAX_PLAN_HOURS * 60:
+            durations = [rng.choice(_MINUTES) for _ in names]
+    items = [style.format(name=n, d=d, m=d, hours="hour" if d == "1" else "hours") for n, d in zip(names, durations)]
     phrases, constraints, used = [], [], []
     for kind in rng.choice(_COMBOS):
         phrase_id, _, phrase = rng.choice([p for p in PHRASES if p[1] == kind])
@@ -371,6 +358,6 @@ def compose(rng: random.Random, split: str) -> tuple[str, str, tuple[str, ...]]:
         used.append(phrase_id)
     joined = items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
     query = template.fill(items=joined, constraints=" and ".join(phrases))
-    spec = ",".join(f"{n}:{d}hr" for n, d in zip(names, durations)) + " | " + ",".join(constraints)
+    spec = ",".join(f"{n}:{d}{u}" for n, d, u in zip(names, durations, units)) + " | " + ",".join(constraints)
     tags = (f"template:{template.id}",) + tuple(f"phrase:{p}" for p in used)
     return query, spec, tags

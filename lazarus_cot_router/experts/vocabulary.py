@@ -8,58 +8,76 @@ only lets the model write those (see ``lazarus_cot_router.constrain``).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
-from typing import Mapping
 
 #: A word of a spec or query: a run of letters (and ``_``) or a number with its decimals.
 WORD = re.compile(r"[^\W\d]+|\d+(?:\.\d+)?")
 
-#: Number words a query may use where the spec writes digits.
+#: Number words a query may use where the spec writes digits: "seventeen" is ``17``, and a
+#: multiplier's factor ("doubles" ``2``, "halves" ``2``, "triples" ``3``) for the operator the
+#: spec writes with it.
 NUMBER_WORDS = {
-    "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
-    "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "dozen": "12",
-    "twenty": "20", "hundred": "100", "thousand": "1000",
+    "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+    "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13",
+    "fourteen": "14", "fifteen": "15", "sixteen": "16", "seventeen": "17", "eighteen": "18",
+    "nineteen": "19", "twenty": "20", "thirty": "30", "forty": "40", "fifty": "50", "sixty": "60",
+    "seventy": "70", "eighty": "80", "ninety": "90", "hundred": "100", "thousand": "1000",
+    "million": "1000000", "dozen": "12",
     "double": "2", "doubles": "2", "doubled": "2", "twice": "2", "half": "2", "halves": "2", "halved": "2",
     "triple": "3", "triples": "3", "tripled": "3", "thrice": "3",
     "quadruple": "4", "quadruples": "4", "quadrupled": "4",
 }
-
-
-#: Number words that are a step of a word problem on their own ("triples" is ``*3``, "halves"
-#: ``/2``), unlike "one" in "sells every remaining one": the word -> the step's operator.
-STEP_WORDS = {w: "/" if w.startswith("hal") else "*" for w in NUMBER_WORDS
-              if w.startswith(("doubl", "tripl", "quadrupl", "hal", "twice", "thrice"))}
-#: A number followed by one of these is a rate, a word problem's multiplier ("sells the rest for
-#: $11 each", "at $14 apiece"): the 135M router wrote ``-11`` for it.
-_RATE_WORDS = frozenset({"each", "apiece"})
-#: A number after one of these is a divisor ("splits them equally among 9 friends", "packs them
-#: into 7 bags"): the router wrote ``-7`` for it.
-_SHARE_WORDS = frozenset({"among", "amongst", "between", "into"})
-#: "one" after one of these is a pronoun ("sells every remaining one"), no number.
-_PRONOUN_ONE_AFTER = frozenset({"remaining", "every", "each", "this", "that", "which", "any", "no"})
-#: A number followed by one of these sizes the answer ("in under 20 words"); it is not the task's.
-_ANSWER_SIZES = frozenset("word words sentence sentences line lines character characters bullet bullets "
-                          "point points paragraph paragraphs".split())
-#: English words one letter away from a number or answer-size word, never read as its typo
-#: ("right" is not "eight", "there" not "three", "5 pints" not "5 points"): every such word of
-#: Debian's wamerican list, less the plurals and forms that mean the number ("dozens", "halve");
-#: ``bench/real_words.py`` rebuilds it.
-_REAL_WORDS = frozenset("""
-    alines ballet ballets bight billet billets bulled calved calves cords cozen dines doable doublet
-    doublets doubted doyen dozed dozes eighth eighty fight fines fords gullet gullets haled hales
-    haloed haloes halted haves height hines ines joint joints keven lanes liens lies light likes limes
-    lined linen linens liner liners links lints linus lives lords might mines mullet mullets night
-    nines paint paints pines pint pints pointy print prints pullet pullets quadruped quadruplet
-    quadruplets right salved salves semen sentenced sentience sever severn sight steven swords there
-    thrace threw thrive throe tight tines trialed trice trifle trifled trifles trilled tripe triplet
-    triplets trippe tripped twine tyree valved valves vines wards weight wight wines woods wordy works
-    worlds worms
-""".split())
 #: Where a query's sentences (and appended instructions) break.
 _SENTENCE_BREAK = re.compile(r"[.!?;](?=\s|$)|\n")
-#: A hyphen and a letter after a word: the word starts a compound ("Double-check").
-_COMPOUND_REST = re.compile(r"-[^\W\d_]")
+
+
+#: Digits grouped by thousands ("54,788", "1,234,567.5"): a spec writes them without the commas.
+_THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d|,\d)")
+#: A number the query writes with its own minus ("-785.75", "−5", "negative 5"; not the "- 3" of
+#: "10 - 3" or "10-3").
+_NEGATIVE = re.compile(r"(?:(?<![\w.])[-\u2212]|\bnegative\s+)([0-9]+(?:\.[0-9]+)?)", re.IGNORECASE)
+#: Operations no built-in expert computes: a query asking for one is no arithmetic or word problem
+#: (rewritten into an operation that exists, "2**10" would give 20). Powers, roots, logarithms,
+#: factorials, modulo, scientific notation.
+UNSUPPORTED_OPERATIONS = tuple(re.compile(p, re.IGNORECASE) for p in (
+    r"\*\*", r"\^", r"√", r"\d[eE][-+]?\d", r"\d\s*%\s*\d",
+    r"\d!\s*(?:[-+*/^]\s*[\d(]|[=)])",  # "5! + 3", not the "!" that ends "... 81001! - gracias"
+    r"\bmod(?:ulo|ulus)?\b", r"\b(?:square|cube|nth)\s+roots?\b", r"\bsqrt\b", r"\bantilog", r"\blogarithm", r"\blog\s*(?:of|base|\d|\()",
+    r"\bln\s*\(?\d", r"\bfactorial\b", r"\bsquared\b", r"\bcubed\b", r"\bto the (?:\w+ )?power\b", r"\bexponent",
+))
+
+
+def normalize_numbers(text: str) -> str:
+    """``text`` with every thousands-grouped number written as a spec writes it ("54,788" -> "54788")."""
+    return _THOUSANDS.sub(lambda m: m.group().replace(",", ""), text)
+
+
+def signed_numbers(query: str) -> list[str]:
+    """The numbers ``query`` writes with a minus of their own, as unsigned digits."""
+    return _NEGATIVE.findall(normalize_numbers(query))
+
+
+def number_pattern(query: str) -> str:
+    """A spec number as the decoder may write it for ``query``: unsigned, or signed where the
+    query signs that number (the router wrote ``-785.75 / -36644`` for "-785.75 shared equally
+    among 36644")."""
+    unsigned = r"[0-9]+(?:\.[0-9]+)?"
+    signed = signed_numbers(query)
+    if not signed:
+        return unsigned
+    alternatives = "|".join(re.escape(n) for n in sorted(set(signed), key=lambda n: (-len(n), n)))
+    return f"(?:-(?:{alternatives})|{unsigned})"
+
+
+def unsupported_operation(query: str) -> str | None:
+    """The first part of ``query`` asking for an operation no built-in expert computes, if any."""
+    for pattern in UNSUPPORTED_OPERATIONS:
+        found = pattern.search(query)
+        if found:
+            return found.group()
+    return None
 
 
 def words(text: str) -> list[str]:
@@ -72,13 +90,13 @@ class SpecVocabulary:
     """``mode="copy"``: the spec's words are the query's words (each at most as
     often as the query has it; in the query's own case when ``case_sensitive``)
     or ``keywords`` (any number of times, any case), or the whole spec is one of
-    ``phrases`` (say, IANA zone names); ``pattern``, if set, is a regular
-    expression the whole spec must match (the expert's grammar; the decoder
-    checks prefixes of it with the ``regex`` module's partial matching);
-    ``mode="choice"``: the whole spec is one of ``phrases``;
+    ``phrases``; ``pattern``, if set, is a regular expression the whole spec
+    must match (the expert's grammar; the decoder checks prefixes of it with the
+    ``regex`` module's partial matching);
+    ``mode="choice"``: the whole spec is one of ``phrases`` (the places a query names);
     ``mode="empty"``: the spec is empty;
     ``mode="never"``: the expert cannot take this query (arithmetic on a query
-    without a number)."""
+    without a number, a schedule that states no duration)."""
 
     mode: str = "copy"
     keywords: frozenset[str] = frozenset()
@@ -87,29 +105,26 @@ class SpecVocabulary:
     case_sensitive: bool = False
     #: Words copied as if the query wrote them, as often as listed (``"3"`` for "triples").
     implied: tuple[str, ...] = ()
+    #: Query words the spec may not copy, once per listing, as the query writes them: words the
+    #: grammar writes as a keyword ("2 hours" is ``2hr``, so no task is named "hours").
+    reserved: tuple[str, ...] = ()
+    # Ordering rules, applied by ``full`` decoding only (see ``lazarus_cot_router.constrain``):
     #: ``"all"``: the spec may end only once it has used every number of each
     #: sentence of the query it takes a number from; ``"in_order"``: the same,
-    #: and the spec's numbers follow the query's order from wherever it starts,
-    #: with step words ("triples") counted as numbers. ``None``: numbers are free.
+    #: and the spec's numbers follow the query's order from wherever it starts.
     numbers: str | None = None
     #: With ``numbers="all"``: a mark after which the grammar takes no number but ``late_numbers``
     #: (the schedule's ``|``, then only a start hour); the spec writes it only once it has used
-    #: every other number the rule wants (a router that wrote ``|`` a task early had to drop it).
+    #: every other number the rule wants.
     numbers_mark: str | None = None
     late_numbers: frozenset[str] = frozenset()
-    #: With ``numbers="in_order"``: ``(word, operator)`` pairs; a number right after the
-    #: case-folded word is a step with that operator (the word problem's verbs: "finds 12" is
-    #: ``+12``, "lends 9" ``-9``). A number after any other word keeps the model's operator.
-    operator_words: frozenset[tuple[str, str]] = frozenset()
-    #: Query words the spec may not copy, once per listing, as the query writes them: the words of
-    #: a phrase the grammar writes as a keyword ("so nothing overlaps" is ``no_overlap``).
-    reserved: tuple[str, ...] = ()
     #: The spec copies the query's words in the query's order; with ``numbers="all"`` and a
-    #: ``numbers_mark``, also the numbers before the mark (a schedule lists its tasks as asked),
-    #: and a word before the mark is one the query writes nearest the number the spec writes next
-    #: (a task's name is the one beside its duration: "Rosa" of "review (1 h), Rosa (2 h)" goes
-    #: with 2), nearness counting a clause break (``,`` ``;`` "and") as several words.
+    #: ``numbers_mark``, also the numbers before the mark (a schedule lists its tasks as asked).
     ordered: bool = False
+
+    def generic(self) -> "SpecVocabulary":
+        """This vocabulary without its ordering rules: grammar, keywords and copying only."""
+        return dataclasses.replace(self, numbers=None, numbers_mark=None, late_numbers=frozenset(), ordered=False)
 
     def __post_init__(self):
         if self.mode not in ("copy", "choice", "empty", "never"):
@@ -120,18 +135,8 @@ class SpecVocabulary:
 
 
 def number_words_in(query: str) -> list[str]:
-    """Digits the query spells out in words ("triples" -> ``3``), once per
-    number word, typos of one letter included ("qadruples")."""
-    return [digits for w in words(query) for _, digits in _spelled(w)]
-
-
-def _spelled(word: str) -> list[tuple[str, str]]:
-    """``(number word, digits)`` that the case-folded ``word`` is, or is one typo away from."""
-    if word in NUMBER_WORDS:
-        return [(word, NUMBER_WORDS[word])]
-    if len(word) < 5 or word in _REAL_WORDS:
-        return []
-    return sorted({digits: (w, digits) for w, digits in NUMBER_WORDS.items() if len(w) >= 5 and _one_edit(word, w)}.values())
+    """Digits the query spells out in words ("triples" -> ``3``), once per number word."""
+    return [NUMBER_WORDS[w] for w in words(query) if w in NUMBER_WORDS]
 
 
 @dataclass(frozen=True)
@@ -139,86 +144,42 @@ class QueryNumber:
     """A number the query writes, in digits or as a word."""
 
     spellings: frozenset[str]  # as a spec writes it: "622.06"; "3" for "triples"
-    required: bool  # whether a spec that uses its sentence must use it
+    required: bool  # whether a spec that uses its sentence must use it: digits, not number words
     sentence: int
-    op: str | None = None  # the operator a step word, rate or share comes with ("*" for "triples", "$9 each")
     after: str = ""  # the word that follows it, case-folded ("hours" in "2 hours")
-    sizes_answer: bool = False  # "20" in "in under 20 words" (or "20 wrds")
     position: int = 0  # its index among the query's words (``WORD`` matches)
 
 
-def sizes_answer(word: str) -> bool:
-    """Whether a number followed by the case-folded ``word`` sizes the answer,
-    typos of one letter in the longer size words included ("20 wrds"; not
-    "wine" for "line")."""
-    return word in _ANSWER_SIZES or (len(word) >= 4 and word not in _REAL_WORDS and any(len(size) >= 5 and _one_edit(word, size) for size in _ANSWER_SIZES))
-
-
-def query_numbers(query: str, step_words: bool = False,
-                  operator_words: Mapping[str, str] | None = None) -> tuple[QueryNumber, ...]:
-    """The query's numbers in order. Digits are required, number words not
-    ("one" in "every remaining one"), except ``STEP_WORDS`` if ``step_words``
-    (which then also carry their operator) that do not start a compound
-    ("Double-check your answer"); nor is a number that sizes the answer ("in
-    under 20 words"); "one" as a pronoun ("every remaining one") is no number.
-    With ``step_words``, a rate ("$11 each") carries ``*``, a share ("among 9") ``/``, and a
-    number right after a word of ``operator_words`` that word's operator."""
-    operator_words = operator_words or {}
+def query_numbers(query: str) -> tuple[QueryNumber, ...]:
+    """The query's numbers in order: digits (required by the numbers rule) and number words (not:
+    "one" in "every remaining one" is no step)."""
     breaks = [m.start() for m in _SENTENCE_BREAK.finditer(query)]
     matches = list(WORD.finditer(query))
     found = []
     for i, m in enumerate(matches):
+        word = m.group()
+        digits = word if word[0].isdigit() else NUMBER_WORDS.get(word.casefold())
+        if digits is None:
+            continue
         sentence = sum(b < m.start() for b in breaks)
-        before = matches[i - 1].group().casefold() if i else ""
         after = matches[i + 1].group().casefold() if i + 1 < len(matches) else ""
-        size = sizes_answer(after)
-        if m.group()[0].isdigit():
-            op = None
-            if step_words and after in _RATE_WORDS:
-                op = "*"
-            elif step_words and before in _SHARE_WORDS:
-                op = "/"
-            elif step_words:
-                op = operator_words.get(before)
-            found.append(QueryNumber(frozenset([m.group()]), not size, sentence, op, after, size, i))
-            continue
-        if m.group().casefold() == "one" and before in _PRONOUN_ONE_AFTER:
-            continue
-        spelled = _spelled(m.group().casefold())
-        if spelled:
-            ops = {STEP_WORDS.get(w) for w, _ in spelled}
-            compound = _COMPOUND_REST.match(query, m.end()) is not None
-            step = step_words and not size and not compound and None not in ops and len(ops) == 1
-            found.append(QueryNumber(frozenset(d for _, d in spelled), step, sentence, ops.pop() if step else None,
-                                     after, size, i))
+        found.append(QueryNumber(frozenset([digits]), word[0].isdigit(), sentence, after, i))
     return tuple(found)
-
-
-def _one_edit(a: str, b: str) -> bool:
-    """Whether ``a`` and ``b`` differ by one inserted, deleted or replaced
-    letter, or two swapped neighbours."""
-    if abs(len(a) - len(b)) > 1:
-        return False
-    if len(a) == len(b):
-        diff = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
-        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
-    short, long = sorted((a, b), key=len)
-    i = next((i for i, (x, y) in enumerate(zip(short, long)) if x != y), len(short))
-    return short[i:] == long[i + 1:]
 
 
 def copy_vocabulary(query: str, *keywords: str, phrases: frozenset[str] = frozenset(),
                     pattern: str | None = None, case_sensitive: bool = False,
-                    needs_number: bool = False, numbers: str | None = None, numbers_mark: str | None = None,
-                    late_numbers: frozenset[str] = frozenset(),
-                    operator_words: Mapping[str, str] | None = None, reserved: tuple[str, ...] = (),
-                    ordered: bool = False) -> SpecVocabulary:
+                    needs_number: bool = False, computes: bool = False, reserved: tuple[str, ...] = (),
+                    numbers: str | None = None, numbers_mark: str | None = None,
+                    late_numbers: frozenset[str] = frozenset(), ordered: bool = False) -> SpecVocabulary:
     """Query words plus ``keywords`` plus the digits of its number words (each
     as often as the query spells it); ``mode="never"`` if ``needs_number`` and
-    the query has no number at all."""
+    the query has no number at all, or if ``computes`` (the expert does
+    arithmetic) and the query asks for an operation no expert computes."""
     spelled = number_words_in(query)
     if needs_number and not spelled and not any(ch.isdigit() for ch in query):
         return SpecVocabulary("never")
-    return SpecVocabulary("copy", frozenset(keywords), phrases, pattern, case_sensitive, tuple(spelled), numbers,
-                          numbers_mark, late_numbers, frozenset((operator_words or {}).items()), tuple(reserved),
-                          ordered)
+    if computes and unsupported_operation(query):
+        return SpecVocabulary("never")
+    return SpecVocabulary("copy", frozenset(keywords), phrases, pattern, case_sensitive, tuple(spelled),
+                          tuple(reserved), numbers, numbers_mark, late_numbers, ordered)

@@ -1,13 +1,19 @@
-"""The word_problem expert: ``<entity>:<num> | <op><num> [<op><num> ...]``.
+"""The word_problem expert: ``[<entity>:]<num> | <step> [<step> ...]``.
 
-The operations apply left to right to the starting quantity
-(``eggs:16 | -3 -4 *2`` is ``(16 - 3 - 4) * 2 = 18``).
+A step is an operator (``+ - * /``) and an operand: a number, or a chain in
+parentheses, ``(<num> <step> ...)``, evaluated first. Steps apply left to right
+to the starting quantity: ``eggs:16 | -3 -4 *2`` is ``(16 - 3 - 4) * 2 = 18``,
+``12 | /(1 +2)`` is ``12 / (1 + 2) = 4``, ``10 | -(2 *3)`` is ``10 - 2 * 3``.
+The entity is optional (``4 | -3``). See docs/FORMAT.md.
 """
 
 from __future__ import annotations
 
 import random
 import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Callable, NamedTuple, Union
 
 from .base import (
     MAX_OPS,
@@ -21,40 +27,199 @@ from .base import (
 )
 from .numbers import NUMBER_PATTERN, apply, format_number, normalize_number, parse_number
 from .sampling import pool_ids
-from .vocabulary import SpecVocabulary, copy_vocabulary
-from .word_problem_text import ENTITIES, NAMES, TEMPLATES, compose, step_operator_words
+from .vocabulary import SpecVocabulary, copy_vocabulary, number_pattern
+from .word_problem_text import ENTITIES, NAMES, TEMPLATES, compose
 
 #: Money units and the symbol a query writes them with ("euros": "€").
 MONEY_UNITS = {e.id: e.money_format.replace("{n}", "") for e in ENTITIES.train + ENTITIES.heldout if e.money_format}
 
-_HEAD = re.compile(rf"([A-Za-z][A-Za-z0-9_ -]*?)\s*:\s*({NUMBER_PATTERN})\s*\|")
-_OP = re.compile(rf"\s*([-+*/])\s*({NUMBER_PATTERN})")
-SPEC_PATTERN = rf"{_HEAD.pattern}(?:{_OP.pattern})+"
-#: The verbs' operators (see ``word_problem_text.STEPS``): decoding writes "finds 12" as ``+12``.
-OPERATOR_WORDS = step_operator_words()
+#: How deep parentheses may nest (``4 | -(3 *(2 +1))`` is depth 2).
+MAX_DEPTH = 8
+
+_ENTITY = r"[A-Za-z][A-Za-z0-9_ -]*?"
+_OPERATOR = r"\s*[-+*/]\s*"
+_HEAD = re.compile(rf"(?:({_ENTITY})\s*:\s*)?({NUMBER_PATTERN})\s*\|")
+_STEP_OPERATOR = re.compile(r"\s*([-+*/])\s*")
+_NUMBER = re.compile(NUMBER_PATTERN)
+_OPEN = re.compile(r"\(\s*")
+_CLOSE = re.compile(r"\s*\)")
 
 
-def parse_spec(spec: str) -> tuple[str, str, list[tuple[str, str]]]:
-    """``(entity, start, [(op, number), ...])`` with number tokens as written."""
+def _operand_pattern(depth: int, number: str) -> str:
+    """An operand with parentheses nested at most ``depth`` deep (a regular
+    expansion, so the pattern needs no recursion and bounds the depth itself)."""
+    operand = number
+    for _ in range(depth):
+        operand = rf"(?:{number}|\(\s*{number}(?:{_OPERATOR}{operand})*\s*\))"
+    return operand
+
+
+def spec_pattern(number: str = NUMBER_PATTERN) -> str:
+    """The grammar as one regular expression, each number matching ``number`` (the decoder
+    checks prefixes of a spec with the ``regex`` module's ``fullmatch(..., partial=True)``)."""
+    return rf"(?:{_ENTITY}\s*:\s*)?{number}\s*\|(?:{_OPERATOR}{_operand_pattern(MAX_DEPTH, number)})+"
+
+
+#: The grammar: exactly the specs :func:`parse_spec` takes, but for the ``MAX_OPS`` bound.
+SPEC_PATTERN = spec_pattern()
+
+
+@dataclass(frozen=True)
+class Operation:
+    """``left op right`` (op in ``+ - * /``); a leaf is a number token as written."""
+
+    op: str
+    left: Expression
+    right: Expression
+
+
+#: An expression tree: a number token (``"16"``, ``"0.5"``, ``"-2"``) or an :class:`Operation`.
+Expression = Union[str, Operation]
+
+
+class ParsedSpec(NamedTuple):
+    """A parsed spec: its entity (``None`` when it names none) and its expression."""
+
+    entity: str | None
+    expression: Expression
+
+
+class _Parser:
+    """Recursive descent over one stripped spec, counting steps and depth as it goes."""
+
+    def __init__(self, text: str, position: int):
+        self.text, self.position, self.ops = text, position, 0
+
+    def near(self) -> str:
+        return repr(self.text[self.position:self.position + 20])
+
+    def chain(self, start: str, depth: int) -> Expression:
+        value: Expression = start
+        while True:
+            operator = _STEP_OPERATOR.match(self.text, self.position)
+            if not operator:
+                return value
+            self.position = operator.end()
+            value = Operation(operator.group(1), value, self.operand(depth))
+            self.ops += 1
+            if self.ops > MAX_OPS:
+                raise LimitError(f"more than {MAX_OPS} operations")
+
+    def number(self) -> str:
+        match = _NUMBER.match(self.text, self.position)
+        if not match:
+            raise SpecSyntaxError(f"expected a number near {self.near()}")
+        self.position = match.end()
+        return match.group()
+
+    def operand(self, depth: int) -> Expression:
+        opened = _OPEN.match(self.text, self.position)
+        if not opened:
+            return self.number()
+        if depth + 1 > MAX_DEPTH:
+            raise LimitError(f"parentheses nested deeper than {MAX_DEPTH}")
+        self.position = opened.end()
+        inner = self.chain(self.number(), depth + 1)
+        closed = _CLOSE.match(self.text, self.position)
+        if not closed:
+            raise SpecSyntaxError(f"expected an operation or ')' near {self.near()}")
+        self.position = closed.end()
+        return inner
+
+
+def parse_spec(spec: str) -> ParsedSpec:
+    """Parse ``spec`` (number tokens kept as written); :class:`SpecSyntaxError`
+    if it does not follow the grammar, :class:`LimitError` past ``MAX_OPS``
+    steps (nested ones counted) or ``MAX_DEPTH`` nested parentheses."""
     text = require_spec(spec)
     head = _HEAD.match(text)
     if not head:
-        raise SpecSyntaxError("word_problem expects '<entity>:<num> | <op><num> ...'")
-    ops: list[tuple[str, str]] = []
-    position = head.end()
-    while position < len(text):
-        match = _OP.match(text, position)
-        if not match:
-            if text[position:].strip():
-                raise SpecSyntaxError(f"bad operation near {text[position:position + 20]!r}")
-            break
-        ops.append(match.groups())
-        if len(ops) > MAX_OPS:
-            raise LimitError(f"more than {MAX_OPS} operations")
-        position = match.end()
-    if not ops:
+        raise SpecSyntaxError("word_problem expects '[<entity>:]<num> | <op><operand> ...'")
+    parser = _Parser(text, head.end())
+    expression = parser.chain(head.group(2), 0)
+    if parser.position < len(text):
+        raise SpecSyntaxError(f"bad operation near {parser.near()}")
+    if not parser.ops:
         raise SpecSyntaxError("word_problem needs at least one operation after '|'")
-    return " ".join(head.group(1).split()), head.group(2), ops
+    entity = " ".join(head.group(1).split()) if head.group(1) else None
+    return ParsedSpec(entity, expression)
+
+
+def evaluate(expression: Expression) -> Decimal:
+    """The value of ``expression`` as a :class:`~decimal.Decimal` (bounded
+    arithmetic of :mod:`.numbers`; typed errors)."""
+    if isinstance(expression, str):
+        return parse_number(expression)
+    return apply(evaluate(expression.left), expression.op, evaluate(expression.right))
+
+
+def map_numbers(expression: Expression, function: Callable[[str], Expression]) -> Expression:
+    """``expression`` with each number token replaced by ``function(token)``."""
+    if isinstance(expression, str):
+        return function(expression)
+    return Operation(expression.op, map_numbers(expression.left, function), map_numbers(expression.right, function))
+
+
+def numbers_of(expression: Expression) -> list[str]:
+    """The number tokens of ``expression``, left to right."""
+    if isinstance(expression, str):
+        return [expression]
+    return numbers_of(expression.left) + numbers_of(expression.right)
+
+
+#: Operators whose right operand's chain may be written without parentheses, with
+#: the chain's operators to allow and how each one changes: ``a - (b + c)`` is
+#: ``a -b -c``. ``a / (b / c)`` keeps its parentheses: ``a /b *c`` would not fail
+#: on ``c = 0`` as the original does.
+_FLATTEN = {
+    "+": {"+": "+", "-": "-"},
+    "-": {"+": "-", "-": "+"},
+    "*": {"*": "*", "/": "/"},
+    "/": {"*": "/"},
+}
+
+
+def _chain(expression: Expression) -> tuple[str, list[tuple[str, Expression]]]:
+    """``(start, [(op, operand), ...])``: ``expression`` as a left-deep chain, a
+    right operand's own chain spliced in where :data:`_FLATTEN` allows."""
+    steps: list[tuple[str, Expression]] = []
+    while isinstance(expression, Operation):
+        steps.append((expression.op, expression.right))
+        expression = expression.left
+    flat: list[tuple[str, Expression]] = []
+    for op, operand in reversed(steps):
+        if isinstance(operand, Operation):
+            start, inner = _chain(operand)
+            table = _FLATTEN[op]
+            if all(inner_op in table for inner_op, _ in inner):
+                flat.append((op, start))
+                flat.extend((table[inner_op], item) for inner_op, item in inner)
+                continue
+        flat.append((op, operand))
+    return expression, flat
+
+
+def _steps(steps: list[tuple[str, Expression]]) -> str:
+    return " ".join(f"{op}{operand}" if isinstance(operand, str) else f"{op}({_chain_text(operand)})"
+                    for op, operand in steps)
+
+
+def _chain_text(expression: Expression) -> str:
+    start, steps = _chain(expression)
+    return f"{start} {_steps(steps)}"
+
+
+def write_spec(expression: Expression, entity: str | None = None) -> str:
+    """The shortest spec of ``expression``: left-deep chains, parentheses only
+    around a right operand that is not a number and cannot be spliced into the
+    chain (``a + (b - c)`` is ``a | +b -c``; ``a - b * c`` is ``a | -(b *c)``).
+    Number tokens are written as given. ``expression`` must be an
+    :class:`Operation` (a spec has at least one step)."""
+    if not isinstance(expression, Operation):
+        raise ValueError("a word_problem spec needs at least one operation")
+    start, steps = _chain(expression)
+    head = f"{entity}:{start}" if entity else start
+    return f"{head} | {_steps(steps)}"
 
 
 class WordProblemExpert(Expert):
@@ -75,17 +240,14 @@ class WordProblemExpert(Expert):
     )
 
     def execute(self, spec: str) -> str:
-        _, start, ops = parse_spec(spec)
-        value = parse_number(start)
-        for op, number in ops:
-            value = apply(value, op, parse_number(number))
-        return format_number(value)
+        return format_number(evaluate(parse_spec(spec).expression))
 
     def canonical_spec(self, spec: str) -> str:
+        # Numbers normalized, the entity lowercased, the shortest form of the
+        # same expression: "a | +(b +c)" and "a | +b +c" compare equal.
         try:
-            entity, start, ops = parse_spec(spec)
-            steps = " ".join(f"{op}{normalize_number(number)}" for op, number in ops)
-            return f"{entity.lower()}:{normalize_number(start)} | {steps}"
+            entity, expression = parse_spec(spec)
+            return write_spec(map_numbers(expression, normalize_number), entity and entity.lower())
         except ExpertError:
             return super().canonical_spec(spec)
 
@@ -96,12 +258,10 @@ class WordProblemExpert(Expert):
     def spec_vocabulary(self, query: str) -> SpecVocabulary:
         # Money amounts are written "€40" / "40 euros"; the spec names the unit the query's symbol stands for.
         units = [unit for unit, symbol in MONEY_UNITS.items() if symbol in query]
-        # Every step is a number the query states, in the order it states them ("triples" included):
-        # a small router drops steps and reorders them far more often than a query skips one. A
-        # number after one of the expert's verbs takes the verb's operator: the router wrote a gain
-        # after a loss as another loss ("loses 12, receives 15" as -12 -15).
-        return copy_vocabulary(query, *units, pattern=SPEC_PATTERN, needs_number=True, numbers="in_order",
-                               operator_words=OPERATOR_WORDS)
+        # A number is negative only where the query writes it so. Ordering rule (``full`` decoding):
+        # the numbers in the order the query states them.
+        return copy_vocabulary(query, *units, pattern=spec_pattern(number_pattern(query)), needs_number=True,
+                               computes=True, numbers="in_order")
 
     def sample_example(self, rng: random.Random, split: str) -> Example:
         return self.example(*compose(rng, split))

@@ -192,19 +192,6 @@ STEPS = (
           final="split", questions=_SHARE_Q),
 )
 
-def step_operator_words(steps: tuple[Step, ...] = STEPS) -> dict[str, str]:
-    """The word right before a step's amount, in any of its forms ("finds", "found", "given" of
-    "is given {amt}", "away" of "gives away {amt}"), -> the step's operator; a word that comes
-    before amounts of steps with different operators is left out."""
-    found: dict[str, set[str]] = {}
-    for step in steps:
-        for form in (step.present, step.past, step.terse):
-            before, amount, _ = form.partition("{amt}")
-            if amount and before.split():
-                found.setdefault(before.split()[-1].casefold(), set()).add(step.op)
-    return {word: ops.pop() for word, ops in found.items() if len(ops) == 1}
-
-
 _PLAIN_Q = {
     ("count", "full"): ("How many {noun} does {pr} have now?", "How many {noun} are left?"),
     ("count", "terse"): ("How many left?", "How many now?"),

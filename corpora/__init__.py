@@ -1,0 +1,20 @@
+"""Public corpora, vendored with their licences (see ``corpora/SOURCES.md``).
+
+- :mod:`corpora.mawps`: MAWPS + ASDiv-A word problems, for training (``train``)
+  and a development split (``dev``) carved by a stable hash of the query.
+- :mod:`corpora.svamp`: the SVAMP challenge set, for evaluation only; nothing
+  here mixes it into training data.
+- ``corpora.clinc150``: CLINC150 intents (its own converter).
+
+The data ship inside the package (``corpora/data/...``) and are read with
+:mod:`importlib.resources`, so an installed copy needs no repository checkout.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+
+def data_text(*parts: str) -> str:
+    """The text of the vendored file ``corpora/data/<parts...>`` (UTF-8)."""
+    return resources.files(__name__).joinpath("data", *parts).read_text(encoding="utf-8")
