@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     from training import train
     from training.checkpoint import checkpoint_path
 
-    t = _step("train: SFT + RL with verified rewards")
+    t = _step("train: the default recipe (lazarus-cot-router train --help)")
     if not (run_dir / "adapters.safetensors").exists():
         # A run killed before its first checkpoint left only its config: start it again.
         again = ["--resume"] if checkpoint_path(run_dir).exists() else ["--overwrite"]

@@ -88,6 +88,8 @@ class TrainedCoTRewriter(host_rewriter_base()):
         self.experts: dict[str, Expert] = {
             name: registry[name] for name in (experts or registry)
         }
+        for expert in self.experts.values():
+            expert.prepare()
         self.model_spec, self.adapter = model, adapter
         self.model, self.tokenizer = loaded if loaded is not None else load(model, adapter_path=adapter)
         self.max_tokens = max_tokens

@@ -437,7 +437,8 @@ def test_a_number_is_negative_only_where_the_query_writes_it_so():
     generic = constraint_for("Divide -36 by 301", mode="generic")
     assert generic.allows("divide: -36 / 301 ->")
     assert not generic.allows("divide: 36 / -301 ->")
-    assert generic.allows("divide: 36 / 301 ->")  # the model may still drop a sign: its choice
+    assert not generic.allows("divide: 36 / 301 ->")  # -36 is copied with its minus
+    assert not constraint_for("Can you work out -346.67 + 943.27?", mode="generic").allows("add: 346.67 + 943.27 ->")
     assert constraint_for("what is negative 5 times 4", mode="generic").allows("multiply: -5 * 4 ->")
     wp = constraint_for("Tom has 20 apples and gives away 5.", mode="generic")
     assert wp.allows("word_problem: apples:20 | -5 ->")

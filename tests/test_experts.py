@@ -515,3 +515,13 @@ def test_write_spec_shortest_forms(experts, spec, shortest):
 def test_word_problem_host_action_keeps_parentheses(experts):
     assert experts["word_problem"].host_action("4 | /( 2 +3)") == HostAction(
         "word_problem", "execute", {"spec": "4 | /( 2 +3)"})
+
+
+def test_the_time_expert_builds_its_place_index_before_the_first_call(monkeypatch):
+    from lazarus_cot_router.experts import places, time as time_module
+
+    built = []
+    monkeypatch.setattr(time_module, "place_index", lambda: built.append(1))
+    time_module.TimeExpert().prepare()
+    assert built == [1]
+    assert places.place_index() is places.place_index()  # built once, then cached

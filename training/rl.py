@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from lazarus_cot_router import fast_math
 from lazarus_cot_router.constrain import ConstrainedChoice, LineConstraint
+from lazarus_cot_router.decoding import kv_cache
 from lazarus_cot_router.prompts import end_of_turn_id, router_system_prompt
 
 from .rewards import OUTCOMES, RewardLevels, classify_batch, make_verified_reward, total_rewards
@@ -59,12 +60,12 @@ def prefix_caches(model: nn.Module, prefix: dict, start: int) -> list[KVCache]:
     """KV caches of the shared prefix under the current weights: the frozen
     blocks' from ``prefix`` (see :func:`training.sft.compute_prefix`), the
     trained blocks' recomputed from the prefix hidden state."""
-    caches = [KVCache.from_state((k, v, k.shape[2])) for k, v in prefix["frozen"]]
+    caches = [kv_cache(k, v) for k, v in prefix["frozen"]]
     h = prefix["hidden"]
     for layer in model.layers[start:]:
         shared = FixedPrefixCache()
         h = layer(h, "causal", cache=shared)
-        caches.append(KVCache.from_state((shared.keys, shared.values, shared.keys.shape[2])))
+        caches.append(kv_cache(shared.keys, shared.values))
     mx.eval([c.state for c in caches])
     return caches
 

@@ -123,6 +123,10 @@ class Expert:
     #: equal shares): experts whose specs take several copied parts need more examples to learn.
     train_weight: ClassVar[float] = 1.0
 
+    def prepare(self) -> None:
+        """Load what the expert needs before its first call (an index, a table), so the
+        first user's call does not pay for it. The rewriter calls it once when it is built."""
+
     def check_spec(self, spec: str) -> None:
         """Raise :class:`ExpertError` if ``spec`` is not valid for this expert.
 

@@ -21,6 +21,7 @@ from .places import (
     ZONE_WORDS,
     city_names,
     country_names,
+    place_index,
     place_zones,
     resolve_zone,
     trim_place,
@@ -108,6 +109,9 @@ class TimeExpert(Expert):
 
     def __init__(self, clock: Clock | None = None):
         self.clock = clock or _utc_now
+
+    def prepare(self) -> None:
+        place_index()  # GeoNames' cities: about 3 s to build, then every lookup is a dictionary hit
 
     def zone(self, spec: str) -> str:
         place = require_spec(spec)

@@ -60,15 +60,24 @@ def signed_numbers(query: str) -> list[str]:
 
 
 def number_pattern(query: str) -> str:
-    """A spec number as the decoder may write it for ``query``: unsigned, or signed where the
-    query signs that number (the router wrote ``-785.75 / -36644`` for "-785.75 shared equally
-    among 36644")."""
+    """A spec number as the decoder may write it for ``query``: with a minus exactly where the
+    query writes that number with one (the router wrote ``-785.75 / -36644`` for "-785.75 shared
+    equally among 36644", and ``346.67 + 943.27`` for "-346.67 + 943.27")."""
     unsigned = r"[0-9]+(?:\.[0-9]+)?"
-    signed = signed_numbers(query)
+    signed = set(signed_numbers(query))
     if not signed:
         return unsigned
-    alternatives = "|".join(re.escape(n) for n in sorted(set(signed), key=lambda n: (-len(n), n)))
-    return f"(?:-(?:{alternatives})|{unsigned})"
+    plain = {m.group() for m in re.finditer(r"(?<![\w.\-\u2212])[0-9]+(?:\.[0-9]+)?", normalize_numbers(query))}
+    plain -= {n for n in signed if re.search(rf"\bnegative\s+{re.escape(n)}(?![0-9.])", query, re.IGNORECASE)}
+    only_signed = signed - plain
+    number = unsigned
+    if only_signed:  # never written without its minus
+        number = rf"(?!(?:{_one_of(only_signed)})(?![0-9.])){unsigned}"
+    return f"(?:-(?:{_one_of(signed)})|{number})"
+
+
+def _one_of(numbers) -> str:
+    return "|".join(re.escape(n) for n in sorted(set(numbers), key=lambda n: (-len(n), n)))
 
 
 def unsupported_operation(query: str) -> str | None:
