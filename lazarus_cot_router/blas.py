@@ -190,13 +190,13 @@ def _report(text: str) -> None:
 
 
 def _launched_as_cli() -> bool:
-    """True for ``lazarus-cot-router`` and ``python -m lazarus_cot_router[.cli]``,
+    """True for ``lazarus-cot-router`` and ``python -m commands[.cli]``,
     never for an in-process caller (pytest, a notebook) that execve would wipe."""
     arg0 = sys.argv[0] if sys.argv else ""
     name = os.path.basename(arg0)
     parent = os.path.basename(os.path.dirname(arg0))
     return name == "lazarus-cot-router" or (
-        parent == "lazarus_cot_router" and name in ("__main__.py", "cli.py")
+        parent == "commands" and name in ("__main__.py", "cli.py")
     )
 
 

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from .config import FewShotOptions, TrainedCoTOptions
 from .hookspecs import hookimpl
-from .plugins import current_clock
+from .options import FewShotOptions, TrainedCoTOptions
 
 
 @hookimpl
-def register_experts(register: Callable[..., None]) -> None:
+def register_experts(register: Callable[..., None], clock: Any) -> None:
     from .experts.builtin import default_experts
 
-    for expert in default_experts(clock=current_clock()):
+    for expert in default_experts(clock=clock):
         register(expert)
 
 

@@ -20,7 +20,7 @@ import dataclasses
 import os
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -34,27 +34,6 @@ DEFAULT_REWRITER = "trained-cot"
 
 class ConfigError(ValueError):
     """The config is malformed; the message names the key path and what is allowed."""
-
-
-@dataclass(frozen=True)
-class TrainedCoTOptions:
-    """Options of the ``trained-cot`` rewriter."""
-
-    model: str = field(default="embedded", metadata={"help": "model to load: 'embedded' (the bundled model), a Hugging Face repo id or a local folder"})
-    adapter: str | None = field(default=None, metadata={"help": "folder of the trained adapter (written by `lazarus-cot-router train`); null: the base model", "path": "dir"})
-    max_tokens: int = field(default=64, metadata={"help": "most tokens generated for the routing line", "min": 1})
-    routing: Literal["text", "hidden"] = field(default="text", metadata={"help": "'text': parse the expert name from the generated line; 'hidden': pick it from the hidden state at the expert token using the calibration"})
-    calibration: str | None = field(default=None, metadata={"help": "calibration file or folder (written by `lazarus-cot-router calibrate`), needed for routing: hidden", "path": "any"})
-    decoding: Literal["free", "generic", "full"] = field(default="generic", metadata={"help": "'generic': the line keeps to its grammar and copies names, places and numbers from the query; 'full': also each expert's ordering rules; 'free': no constraint"})
-
-
-@dataclass(frozen=True)
-class FewShotOptions:
-    """Options of the ``few-shot`` rewriter (the untrained baseline)."""
-
-    model: str = field(default="embedded", metadata={"help": "model to load: 'embedded', a Hugging Face repo id or a local folder"})
-    examples_per_expert: int = field(default=3, metadata={"help": "examples of each expert shown in the prompt", "min": 1})
-    max_tokens: int = field(default=200, metadata={"help": "most tokens generated", "min": 1})
 
 
 @dataclass(frozen=True)

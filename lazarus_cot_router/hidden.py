@@ -27,6 +27,7 @@ import mlx.core as mx
 import numpy as np
 import yaml
 
+from .adapters import model_hash
 from .atomic import atomic_path, atomic_write
 
 POSITIONS = ("prompt_last", "expert_token")
@@ -224,21 +225,18 @@ def adapter_file(adapter_path: str | os.PathLike) -> Path:
 
 
 def model_identity(spec: str, adapter_path: str | os.PathLike | None = None, model_dir: str | os.PathLike | None = None) -> dict:
-    """What a calibration is bound to: the model spec and a hash of its weight
-    files, the adapter path and a hash of its weight file. ``model_dir``
-    defaults to the directory :func:`lazarus_cot_router.models.resolve_model_dir`
-    gives for ``spec``."""
+    """What a calibration is bound to: the model spec and its
+    :func:`~lazarus_cot_router.adapters.model_hash` (the identity adapters record
+    too), the adapter path and a hash of its weight file. ``model_dir`` defaults
+    to the directory :func:`lazarus_cot_router.models.resolve_model_dir` gives
+    for ``spec``."""
     if model_dir is None:
         from .models import resolve_model_dir
 
         model_dir = resolve_model_dir(spec)
-    files = sorted(Path(model_dir).glob("model*.safetensors"))
-    if not files:
-        raise FileNotFoundError(f"no model*.safetensors in {model_dir}")
-    digest = hashlib.sha256()
-    for f in files:
-        digest.update(f"{f.name}:{hash_file(f)}\n".encode())
-    identity = {"model": str(spec), "model_sha256": digest.hexdigest()}
+    if not any(Path(model_dir).glob("*.safetensors")):
+        raise FileNotFoundError(f"no *.safetensors in {model_dir}")
+    identity = {"model": str(spec), "model_hash": model_hash(model_dir)}
     if adapter_path is None:
         identity.update(adapter=None, adapter_sha256=None)
     else:
@@ -253,11 +251,13 @@ def check_identity(stored: dict, current: dict, where: str = "") -> None:
     """Raise :class:`IdentityMismatchError` unless ``current`` names the same
     model weights and adapter as ``stored`` (hashes win over names)."""
     problems = []
-    if stored.get("model_sha256") and current.get("model_sha256"):
-        if stored["model_sha256"] != current["model_sha256"]:
+    if "model_hash" not in stored and "model_sha256" in stored:
+        problems.append("written by an older version, which identified the model another way")
+    elif stored.get("model_hash") and current.get("model_hash"):
+        if stored["model_hash"] != current["model_hash"]:
             problems.append(
-                f"model weights differ (calibrated on {stored.get('model')!r} sha256 {stored['model_sha256'][:12]}, "
-                f"now {current.get('model')!r} sha256 {current['model_sha256'][:12]})"
+                f"model weights differ (calibrated on {stored.get('model')!r} hash {stored['model_hash']}, "
+                f"now {current.get('model')!r} hash {current['model_hash']})"
             )
     elif stored.get("model") != current.get("model"):
         problems.append(f"model differs (calibrated on {stored.get('model')!r}, now {current.get('model')!r})")

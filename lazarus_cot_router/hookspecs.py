@@ -6,7 +6,7 @@ thing it contributes, so one plugin can register many experts or rewriters.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import pluggy
 
@@ -17,11 +17,13 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def register_experts(register: Callable[..., None]) -> None:
-    """Called once when the expert registry is first built.
+def register_experts(register: Callable[..., None], clock: Any) -> None:
+    """Called when the expert registry is built.
 
     Call ``register(expert)`` for each :class:`~lazarus_cot_router.experts.base.Expert`
-    instance the plugin provides. Names must be unique across plugins."""
+    instance the plugin provides. Names must be unique across plugins. ``clock`` is
+    the one given to ``get_experts`` (``None``: the real clock), for experts that
+    read the time; an implementation that needs none leaves it out of its signature."""
 
 
 @hookspec

@@ -287,10 +287,8 @@ def _load_adapters(load_adapters, model: nn.Module, adapter_path: str) -> nn.Mod
 def _check_adapter_base(adapter_path, model_dir: Path) -> None:
     """Refuse an adapter whose ``adapter_config.json`` records another base
     model (by content hash); adapters without that record are not checked."""
-    try:
-        from training.adapters import AdapterMismatchError, check_base_model
-    except ImportError:
-        return
+    from .adapters import AdapterMismatchError, check_base_model
+
     try:
         check_base_model(adapter_path, model_dir)
     except AdapterMismatchError as e:

@@ -12,7 +12,6 @@ Nothing else in the project lists expert names; everything iterates
 
 from __future__ import annotations
 
-import contextvars
 import importlib
 import os
 from importlib import metadata
@@ -32,7 +31,6 @@ BUILTIN_PLUGINS = ("lazarus_cot_router.builtin_plugins",)
 _pm: pluggy.PluginManager | None = None
 _experts: dict[str, Expert] | None = None
 _rewriters: dict[str, Callable[..., Any]] | None = None
-_clock: contextvars.ContextVar[Any] = contextvars.ContextVar("lazarus_cot_router_clock", default=None)
 
 
 class PluginError(Exception):
@@ -110,22 +108,12 @@ def reset_plugins() -> None:
     reset_caches()
 
 
-def current_clock() -> Any:
-    """The ``clock`` given to :func:`get_experts`, for plugins whose experts
-    read the time (``None``: the real clock)."""
-    return _clock.get()
-
-
 def get_experts(clock: Any = None) -> dict[str, Expert]:
     """Every registered expert by name, built-in ones first, in registration order."""
     global _experts
     if clock is None and _experts is not None:
         return dict(_experts)
-    token = _clock.set(clock)
-    try:
-        experts = _collect_experts()
-    finally:
-        _clock.reset(token)
+    experts = _collect_experts(clock)
     if clock is None:
         _experts = experts
     return dict(experts)
@@ -154,7 +142,7 @@ def get_rewriter(name: str, **options: Any) -> Any:
     return factories[name](**options)
 
 
-def _collect_experts() -> dict[str, Expert]:
+def _collect_experts(clock: Any) -> dict[str, Expert]:
     experts: dict[str, Expert] = {}
     owners: dict[str, str] = {}
     for plugin, call in _hook_calls("register_experts"):
@@ -170,7 +158,7 @@ def _collect_experts() -> dict[str, Expert]:
             owners[name] = plugin
             experts[name] = expert
 
-        call(register)
+        call(register, clock=clock)
     return experts
 
 
@@ -202,9 +190,9 @@ def _hook_calls(hook_name: str) -> Iterator[tuple[str, Callable[[Callable[..., N
     for impl in impls:
         label = _describe_plugin(pm, impl.plugin, impl.plugin_name)
 
-        def call(register: Callable[..., None], impl=impl) -> None:
-            kwargs = {"register": register}
-            impl.function(*[kwargs[arg] for arg in impl.argnames])
+        def call(register: Callable[..., None], impl=impl, **arguments: Any) -> None:
+            arguments["register"] = register
+            impl.function(*[arguments[arg] for arg in impl.argnames])
 
         yield label, call
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lazarus_cot_router import bench
+from commands import bench
 from lazarus_cot_router.atomic import atomic_write
-from lazarus_cot_router.bench_report import format_report
+from commands.bench_report import format_report
 
 QUERIES = [
     {"query": "256 * 4", "expert": "multiply", "spec": "256 * 4", "answer": 1024},

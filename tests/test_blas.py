@@ -55,7 +55,7 @@ def test_launcher_runs_command_with_preload():
 @linux_cpu
 @needs_fast
 def test_cli_reexecs_once_with_fast_blas():
-    out = run(["-m", "lazarus_cot_router", "doctor", "--matmul-n", "512"])
+    out = run(["-m", "commands", "doctor", "--matmul-n", "512"])
     assert out.returncode == 0, out.stderr
     assert out.stderr.count(blas.PREFIX) == 1
     assert "via LD_PRELOAD" in out.stderr
@@ -66,7 +66,7 @@ def test_cli_reexecs_once_with_fast_blas():
 
 @linux_cpu
 def test_no_reexec_keeps_bundled_blas():
-    out = run(["-m", "lazarus_cot_router", "doctor", "--json", "--matmul-n", "256"], **{blas.NO_REEXEC_ENV: "1"})
+    out = run(["-m", "commands", "doctor", "--json", "--matmul-n", "256"], **{blas.NO_REEXEC_ENV: "1"})
     assert out.returncode == 0, out.stderr
     assert out.stderr.count(blas.PREFIX) == 1
     assert "LD_PRELOAD" not in out.stderr

@@ -91,7 +91,7 @@ def test_checkpoint_of_another_model_shape_is_refused(tiny_model_dir, tmp_path):
 
 
 def _train_cmd(model_dir, out, *extra):
-    return [sys.executable, "-m", "lazarus_cot_router", "train", "--model", str(model_dir), "--out", str(out),
+    return [sys.executable, "-m", "commands", "train", "--model", str(model_dir), "--out", str(out),
             "--examples", "32", "--batch-size", "4", "--sft-epochs", "6", "--num-layers", "1",
             "--learning-rate", "1e-3", "--rl-iters", "0", "--eval-examples", "0", "--checkpoint-every", "2",
             "--mawps-examples", "0", "--clinc-examples", "0", *extra]

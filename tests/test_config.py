@@ -4,14 +4,8 @@ import types
 import pytest
 
 from lazarus_cot_router import plugins
-from lazarus_cot_router.config import (
-    ConfigError,
-    FewShotOptions,
-    TrainedCoTOptions,
-    describe_options,
-    load_rewriter,
-    read_config,
-)
+from lazarus_cot_router.config import ConfigError, describe_options, load_rewriter, read_config
+from lazarus_cot_router.options import FewShotOptions, TrainedCoTOptions
 
 
 class RecordingRewriter:

@@ -265,7 +265,7 @@ def test_corrupt_adapter_is_a_clear_load_error(tiny_model_dir, good_adapter, tmp
 def test_cli_route_with_corrupt_adapter_exits_2_without_traceback(tiny_model_dir, good_adapter, tmp_path):
     bad = _damaged(good_adapter, tmp_path, "truncated-half")
     proc = subprocess.run(
-        [sys.executable, "-m", "lazarus_cot_router", "route", "--model", str(tiny_model_dir), "--adapter", str(bad), "hi"],
+        [sys.executable, "-m", "commands", "route", "--model", str(tiny_model_dir), "--adapter", str(bad), "hi"],
         env=subprocess_env(), cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 2
@@ -305,7 +305,7 @@ def test_calibration_of_another_model_or_adapter_is_refused(tiny_model_dir, good
     base = model_identity(str(tiny_model_dir))
     with_adapter = model_identity(str(tiny_model_dir), good_adapter)
     calibrated_on_base = _calibration(tmp_path / "base", base)
-    calibrated_on_other = _calibration(tmp_path / "other", {**base, "model": "other", "model_sha256": "0" * 64})
+    calibrated_on_other = _calibration(tmp_path / "other", {**base, "model": "other", "model_hash": "0" * 16})
 
     assert HiddenRouter.load(calibrated_on_base, model_identity=base).experts == ["multiply", "time", "chat"]
     with pytest.raises(IdentityMismatchError, match="adapter differs"):

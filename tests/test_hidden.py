@@ -10,6 +10,7 @@ from mlx.utils import tree_flatten
 from mlx_lm.models.cache import make_prompt_cache
 from mlx_lm.models.llama import Model, ModelArgs
 
+from lazarus_cot_router.adapters import model_hash
 from lazarus_cot_router.decoding import SharedPrefix
 from lazarus_cot_router.hidden import (
     CALIBRATION_FILE,
@@ -168,7 +169,7 @@ def make_router(identity=None) -> HiddenRouter:
         thresholds=[0.5, 0.0, 1.0],
         layer=7,
         position="prompt_last",
-        identity=identity or {"model": "tiny", "model_sha256": "a" * 64, "adapter": None, "adapter_sha256": None},
+        identity=identity or {"model": "tiny", "model_hash": "a" * 16, "adapter": None, "adapter_sha256": None},
     )
 
 
@@ -200,14 +201,17 @@ def test_router_save_load_round_trip(tmp_path):
 
 def test_identity_mismatch_refused(tmp_path):
     make_router().save(tmp_path)
-    other = {"model": "tiny", "model_sha256": "b" * 64, "adapter": None, "adapter_sha256": None}
+    other = {"model": "tiny", "model_hash": "b" * 16, "adapter": None, "adapter_sha256": None}
     with pytest.raises(IdentityMismatchError, match="model weights differ"):
         HiddenRouter.load(tmp_path, model_identity=other)
-    with_adapter = {"model": "tiny", "model_sha256": "a" * 64, "adapter": "runs/a", "adapter_sha256": "c" * 64}
+    with_adapter = {"model": "tiny", "model_hash": "a" * 16, "adapter": "runs/a", "adapter_sha256": "c" * 64}
     with pytest.raises(IdentityMismatchError, match="adapter differs"):
         HiddenRouter.load(tmp_path, model_identity=with_adapter)
     with pytest.raises(IdentityMismatchError, match="adapter weights differ"):
         check_identity(with_adapter, dict(with_adapter, adapter_sha256="d" * 64))
+    older = {"model": "tiny", "model_sha256": "a" * 64, "adapter": None, "adapter_sha256": None}
+    with pytest.raises(IdentityMismatchError, match="older version"):
+        check_identity(older, {"model": "tiny", "model_hash": "a" * 16, "adapter": None, "adapter_sha256": None})
 
 
 def test_model_identity_hashes_files(tmp_path):
@@ -218,7 +222,8 @@ def test_model_identity_hashes_files(tmp_path):
     a = model_identity("m", adapter, model_dir=tmp_path)
     (adapter / "adapters.safetensors").write_bytes(b"lora2")
     b = model_identity("m", adapter, model_dir=tmp_path)
-    assert a["model_sha256"] == b["model_sha256"] and a["adapter_sha256"] != b["adapter_sha256"]
+    assert a["model_hash"] == model_hash(tmp_path) and a["model_hash"] == b["model_hash"]
+    assert a["adapter_sha256"] != b["adapter_sha256"]
     with pytest.raises(IdentityMismatchError):
         check_identity(a, b)
     with pytest.raises(FileNotFoundError):

@@ -534,7 +534,7 @@ def subprocess_env() -> dict:
 
 
 def _route_cli(tiny_model_dir, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "lazarus_cot_router", "route", "--model", str(tiny_model_dir), "--json", *args]
+    command = [sys.executable, "-m", "commands", "route", "--model", str(tiny_model_dir), "--json", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=180, env=subprocess_env())
 
 
@@ -548,7 +548,7 @@ def test_cli_route_survives_a_huge_injection_query(tiny_model_dir):
 
 def test_cli_route_reads_a_query_longer_than_a_command_line_from_stdin(tiny_model_dir):
     query = "What is 3 * 4? " * 20_000  # 300 kB: more than one argument may carry
-    command = [sys.executable, "-m", "lazarus_cot_router", "route", "--model", str(tiny_model_dir), "--json", "-"]
+    command = [sys.executable, "-m", "commands", "route", "--model", str(tiny_model_dir), "--json", "-"]
     proc = subprocess.run(command, input=query, capture_output=True, text=True, timeout=300, env=subprocess_env())
     assert proc.returncode == 0, proc.stderr[-2000:]
     action = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -561,7 +561,7 @@ def test_cli_route_empty_query_and_bad_model(tiny_model_dir, tmp_path):
     action = json.loads(proc.stdout.strip().splitlines()[-1])
     assert (action["expert"], action["operation"]) == ("none", "passthrough")
     assert "empty query" in action["reasoning"]
-    command = [sys.executable, "-m", "lazarus_cot_router", "route", "--model", str(tmp_path / "nope"), "hi"]
+    command = [sys.executable, "-m", "commands", "route", "--model", str(tmp_path / "nope"), "hi"]
     proc = subprocess.run(command, capture_output=True, text=True, timeout=120, env=subprocess_env())
     assert proc.returncode == 2
     assert "no such model" in proc.stderr and "Traceback" not in proc.stderr

@@ -15,31 +15,19 @@ import contextlib
 import io
 import os
 import re
-from datetime import datetime, timezone
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, fixed_clock, import_lazarus_or_skip
 
 
-def _lazarus():
-    try:
-        import chuk_lazarus.inference.virtual_experts as virtual_experts
-    except ImportError as error:
-        if os.environ.get("LAZARUS_COT_ROUTER_REQUIRE_LAZARUS") == "1":
-            raise
-        pytest.skip(f"chuk-lazarus is not importable ({error}); scripts/test-lazarus.sh runs these tests",
-                    allow_module_level=True)
-    return virtual_experts
-
-
-ve = _lazarus()
+ve = import_lazarus_or_skip()
 from chuk_lazarus.inference.virtual_experts.base import VirtualExpertApproach  # noqa: E402
 
 from lazarus_cot_router.lazarus_experts import register_lazarus_experts  # noqa: E402
 from lazarus_cot_router.rewriter import TrainedCoTRewriter  # noqa: E402
 
-CLOCK = lambda: datetime(2025, 1, 15, 12, 0, tzinfo=timezone.utc)  # noqa: E731
+CLOCK = fixed_clock
 #: The smallest recipe found that routes every query below right on each of seeds 0, 1 and 2: SFT
 #: only, 400 examples at twice the default learning rate (about 3.5 minutes on two cores). With
 #: 240 or 320 examples the adapter still picks the wrong arithmetic expert for some seeds

@@ -10,25 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
-from datetime import datetime, timezone
 
 import pytest
 
-
-def _lazarus():
-    try:
-        import chuk_lazarus.inference.virtual_experts as virtual_experts
-    except ImportError as error:
-        if os.environ.get("LAZARUS_COT_ROUTER_REQUIRE_LAZARUS") == "1":
-            raise
-        pytest.skip(f"chuk-lazarus is not importable ({error}); scripts/test-lazarus.sh runs these tests",
-                    allow_module_level=True)
-    return virtual_experts
+from conftest import fixed_clock, import_lazarus_or_skip
 
 
-ve = _lazarus()
+ve = import_lazarus_or_skip()
 import chuk_virtual_expert as cve  # noqa: E402
 
 from lazarus_cot_router import actions  # noqa: E402
@@ -39,7 +28,7 @@ from lazarus_cot_router.lazarus_experts import action_names, lazarus_plugins, re
 from lazarus_cot_router.plugins import get_experts  # noqa: E402
 from lazarus_cot_router.rewriter import TrainedCoTRewriter  # noqa: E402
 
-CLOCK = lambda: datetime(2025, 1, 15, 12, 0, tzinfo=timezone.utc)  # noqa: E731
+CLOCK = fixed_clock
 ROUTED = {"math": ["multiply", "add", "subtract", "divide"], "word_problem": ["word_problem"],
           "schedule": ["schedule"], "time": ["time"]}
 

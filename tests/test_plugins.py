@@ -123,15 +123,14 @@ def test_clock_reaches_builtin_experts():
 
     class ClockPlugin:
         @hookimpl
-        def register_experts(self, register):
-            seen.append(plugins.current_clock())
+        def register_experts(self, register, clock):
+            seen.append(clock)
 
     plugins.register_plugin(ClockPlugin())
     clock = object()
     plugins.get_experts(clock=clock)
     plugins.get_experts()
     assert seen == [clock, None]
-    assert plugins.current_clock() is None
 
 
 def test_clock_reaches_time_expert():

@@ -204,7 +204,7 @@ def test_route_cli_end_to_end(embedded_dir, tmp_path, rewriter):
     options = "{max_tokens: 24}"
     config.write_text(f"virtual_experts:\n  rewriter: {rewriter}\n  {rewriter}: {options}\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "lazarus_cot_router", "route", "--config", str(config), "--json", "Time in London, answer in french"],
+        [sys.executable, "-m", "commands", "route", "--config", str(config), "--json", "Time in London, answer in french"],
         capture_output=True, text=True, cwd=ROOT, env=subprocess_env(), timeout=600,
     )
     assert proc.returncode == 0, proc.stderr

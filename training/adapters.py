@@ -6,13 +6,12 @@ model names: every weight of the trained blocks for ``fine_tune_type: full``
 (mlx-lm loads them with ``load_weights(strict=False)``), the ``lora_a`` /
 ``lora_b`` matrices for ``lora``. ``DIR/adapter_config.json`` has the keys
 mlx-lm reads (``fine_tune_type``, ``num_layers``, ``lora_parameters``) plus
-``base_model`` (spec, resolved dir, content hash) so an adapter is refused on a
-different base model by :func:`check_base_model`.
+``base_model`` (spec, resolved dir, :func:`lazarus_cot_router.adapters.model_hash`)
+so the runtime refuses an adapter on a different base model.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -21,35 +20,17 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten
 
+from lazarus_cot_router.adapters import (  # noqa: F401  (re-exported: the training side's names)
+    ADAPTER_FILE,
+    CONFIG_FILE,
+    AdapterMismatchError,
+    check_base_model,
+    model_hash,
+    read_adapter_config,
+)
 from lazarus_cot_router.atomic import atomic_write
 
 from .checkpoint import atomic_save_safetensors
-
-ADAPTER_FILE = "adapters.safetensors"
-CONFIG_FILE = "adapter_config.json"
-_HASH_BYTES = 1 << 20
-
-
-class AdapterMismatchError(ValueError):
-    """An adapter trained on another base model than the one given."""
-
-
-def model_hash(model_dir: str | os.PathLike) -> str:
-    """A content hash of a model dir: its ``config.json`` and, for each
-    safetensors file, its size and first and last MiB."""
-    model_dir = Path(model_dir)
-    h = hashlib.sha256()
-    config = model_dir / "config.json"
-    if config.is_file():
-        h.update(config.read_bytes())
-    for path in sorted(model_dir.glob("*.safetensors")):
-        size = path.stat().st_size
-        h.update(f"{path.name}:{size}".encode())
-        with open(path, "rb") as fid:
-            h.update(fid.read(_HASH_BYTES))
-            fid.seek(max(0, size - _HASH_BYTES))
-            h.update(fid.read(_HASH_BYTES))
-    return h.hexdigest()[:16]
 
 
 def base_model_identity(spec: str, model_dir: str | os.PathLike) -> dict:
@@ -83,30 +64,6 @@ def save_adapter(adapter_dir: str | os.PathLike, model: nn.Module, config: dict)
     atomic_save_safetensors(adapter_dir / ADAPTER_FILE, weights, {"format": "mlx"})
     atomic_write(adapter_dir / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True) + "\n")
     return adapter_dir
-
-
-def read_adapter_config(adapter_dir: str | os.PathLike) -> dict:
-    path = Path(adapter_dir) / CONFIG_FILE
-    try:
-        return json.loads(path.read_text())
-    except OSError as e:
-        raise FileNotFoundError(f"{adapter_dir} is not an adapter dir: cannot read {path.name}") from e
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON: {e}") from e
-
-
-def check_base_model(adapter_dir: str | os.PathLike, model_dir: str | os.PathLike) -> None:
-    """Raise :class:`AdapterMismatchError` if the adapter records a base model
-    whose content hash differs from ``model_dir``'s."""
-    recorded = read_adapter_config(adapter_dir).get("base_model")
-    if not recorded or not recorded.get("hash"):
-        return
-    actual = model_hash(model_dir)
-    if recorded["hash"] != actual:
-        raise AdapterMismatchError(
-            f"adapter {adapter_dir} was trained on {recorded.get('spec')!r} ({recorded.get('path')}, hash "
-            f"{recorded['hash']}) but the base model {model_dir} has hash {actual}"
-        )
 
 
 def load_adapter(model: nn.Module, adapter_dir: str | os.PathLike, model_dir: str | os.PathLike | None = None) -> nn.Module:

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from .atomic import atomic_write
+from lazarus_cot_router.atomic import atomic_write
 
 UNKNOWN, UNPARSED = "unknown", "unparsed"
 

@@ -138,9 +138,9 @@ def route_trained(rewriter, queries: Sequence[str]) -> list[Routed]:
 
 def build_contenders(args, names: Sequence[str]) -> tuple[list[Contender], dict[str, str]]:
     """The rewriters to run, on weights loaded once; and why others are not run."""
-    from .few_shot import FewShotCoTRewriter
-    from .models import load
-    from .rewriter import DEFAULT_MAX_TOKENS, TrainedCoTRewriter
+    from lazarus_cot_router.few_shot import FewShotCoTRewriter
+    from lazarus_cot_router.models import load
+    from lazarus_cot_router.rewriter import DEFAULT_MAX_TOKENS, TrainedCoTRewriter
 
     limit = {"max_tokens": args.max_tokens or DEFAULT_MAX_TOKENS, "decoding": args.decoding}
     base = load(args.model)
@@ -311,7 +311,7 @@ def machine_info() -> dict:
     except (ImportError, AttributeError):
         pass
     try:
-        from .blas import blas_in_use
+        from lazarus_cot_router.blas import blas_in_use
 
         info["blas"] = blas_in_use()
     except ImportError:
@@ -328,8 +328,8 @@ def main(argv: list[str] | None = None) -> int:
         why = f"unknown rewriters {bad}; choose from {list(REWRITERS)}" if bad else "batch sizes must be >= 1, counts >= 0"
         print(f"lazarus-cot-router bench: {why}", file=sys.stderr)
         return 2
-    from .models import ModelLoadError
-    from .rewriter import DEFAULT_MAX_TOKENS
+    from lazarus_cot_router.models import ModelLoadError
+    from lazarus_cot_router.rewriter import DEFAULT_MAX_TOKENS
 
     started = time.perf_counter()
     try:

@@ -11,11 +11,11 @@ COMMANDS = {
     "route": ("lazarus_cot_router.route", "route one query and print its line and action"),
     "doctor": ("lazarus_cot_router.doctor", "MLX version, device, BLAS and matmul speed"),
     "data": ("training.data", "generate a split and export it as YAML"),
-    "train": ("training.train", "SFT then RL with verified rewards; writes an adapter"),
-    "eval": ("training.evaluate", "evaluate a router on a YAML query file"),
+    "train": ("training.train", "SFT (then RL with verified rewards, --rl-iters); writes an adapter"),
+    "eval": ("training.evaluate", "score a router on an evaluation suite or a YAML query file"),
     "calibrate": ("calibration.calibrate", "fit expert directions from hidden states"),
-    "bench": ("lazarus_cot_router.bench", "trained router vs few-shot, side by side"),
-    "demo": ("lazarus_cot_router.demo", "the main job: train, calibrate, bench"),
+    "bench": ("commands.bench", "trained router vs few-shot, side by side"),
+    "demo": ("commands.demo", "the main job: train, calibrate, bench"),
 }
 
 
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"lazarus-cot-router: unknown command {name!r}\n\n{_usage()}", file=sys.stderr, end="")
         return 2
-    from .blas import ensure_fast_blas
+    from lazarus_cot_router.blas import ensure_fast_blas
 
     ensure_fast_blas()
     module = importlib.import_module(COMMANDS[name][0])
