@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from .actions import host_rewriter_base, make_action, passthrough_action
-from .constrain import DECODING_MODES, DEFAULT_DECODING, ConstrainedChoice, LineConstraint
+from .constrain import DECODING_MODES, DEFAULT_DECODING, LineConstraint
+from .constrained_choice import ConstrainedChoice
 from .decoding import Decoded, SharedPrefix, decode_batch, name_probability
 from .experts.base import Expert, ExpertError
 from .grammar import ParseError, parse_line, render_line

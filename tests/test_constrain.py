@@ -6,7 +6,8 @@ from __future__ import annotations
 import mlx.core as mx
 import pytest
 
-from lazarus_cot_router.constrain import ConstrainedChoice, LineConstraint
+from lazarus_cot_router.constrain import LineConstraint
+from lazarus_cot_router.constrained_choice import ConstrainedChoice
 from lazarus_cot_router.experts.vocabulary import SpecVocabulary, number_words_in
 from lazarus_cot_router.grammar import parse_line
 from lazarus_cot_router.plugins import get_experts

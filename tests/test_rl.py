@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from mlx.utils import tree_flatten, tree_map
 
-from lazarus_cot_router.constrain import ConstrainedChoice, LineConstraint
+from lazarus_cot_router.constrain import LineConstraint
+from lazarus_cot_router.constrained_choice import ConstrainedChoice
 from lazarus_cot_router.experts.base import Example, Expert
 from lazarus_cot_router.prompts import encode_prompt, end_of_turn_id, router_system_prompt
 from training.config import TrainConfig

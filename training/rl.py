@@ -33,7 +33,8 @@ from mlx_lm.models.cache import KVCache
 from tqdm import tqdm
 
 from lazarus_cot_router import fast_math
-from lazarus_cot_router.constrain import ConstrainedChoice, LineConstraint
+from lazarus_cot_router.constrain import LineConstraint
+from lazarus_cot_router.constrained_choice import ConstrainedChoice
 from lazarus_cot_router.decoding import kv_cache
 from lazarus_cot_router.prompts import end_of_turn_id, router_system_prompt
 

@@ -92,7 +92,7 @@ def sample_token(logits: mx.array, temperature: float, key: mx.array | None) -> 
 
 
 class TokenCheck(Protocol):
-    """What a completion may go on with (:class:`lazarus_cot_router.constrain.ConstrainedChoice` is one)."""
+    """What a completion may go on with (:class:`lazarus_cot_router.constrained_choice.ConstrainedChoice` is one)."""
 
     def valid(self, generated: list[int], token: int) -> bool: ...
 

@@ -27,7 +27,8 @@ Resolution order (case-, accent- and spacing-insensitive; see :meth:`PlaceIndex.
    zone``, ``anchorage timezone``);
 9. any of the above after ``the`` (``the usa``, ``the central time zone``).
 
-The index is built once, lazily (about half a second), then lookups are dict hits.
+The tables named here are data, ``lazarus_cot_router/data/places.yaml``. The index is
+built once, lazily (about half a second), then lookups are dict hits.
 """
 
 from __future__ import annotations
@@ -40,7 +41,10 @@ import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo, available_timezones
+
+import yaml
 
 from .base import UnknownZoneError
 
@@ -49,138 +53,27 @@ ALTERNATE_WEIGHT = 1 / 20
 COUNTRY_SHARE = 0.8
 _REFERENCE_DAYS = (datetime(2025, 1, 15, 12, tzinfo=timezone.utc), datetime(2025, 7, 15, 12, tzinfo=timezone.utc))
 
-ALIASES = {
-    "nyc": "America/New_York", "new york": "America/New_York", "la": "America/Los_Angeles",
-    "sf": "America/Los_Angeles", "san fran": "America/Los_Angeles", "dc": "America/New_York",
-    "washington dc": "America/New_York", "washington d.c.": "America/New_York", "hk": "Asia/Hong_Kong",
-    "uk": "Europe/London", "britain": "Europe/London", "great britain": "Europe/London",
-    "england": "Europe/London", "scotland": "Europe/London", "wales": "Europe/London",
-    "holland": "Europe/Amsterdam", "korea": "Asia/Seoul", "czech republic": "Europe/Prague",
-    "uae": "Asia/Dubai", "utc": "UTC", "gmt": "GMT", "zulu": "UTC",
-}
+PLACES_FILE = Path(__file__).resolve().parent.parent / "data" / "places.yaml"
 
-#: Time-zone abbreviations as people write them, each the civil zone it names with its
-#: daylight saving ("est" is New York's clock, not tzdata's fixed-offset ``EST``). Ambiguous
-#: ones take their most common reading: IST India, CST US Central, BST British Summer Time,
-#: AST Atlantic. Abbreviations that are English words ("wet", "eat", "cat") are left out.
-ZONE_ABBREVIATIONS = {
-    "est": "America/New_York", "edt": "America/New_York", "cst": "America/Chicago", "cdt": "America/Chicago",
-    "mst": "America/Denver", "mdt": "America/Denver", "pst": "America/Los_Angeles", "pdt": "America/Los_Angeles",
-    "akst": "America/Anchorage", "akdt": "America/Anchorage", "hst": "Pacific/Honolulu", "hdt": "Pacific/Honolulu",
-    "ast": "America/Halifax", "adt": "America/Halifax", "nst": "America/St_Johns", "ndt": "America/St_Johns",
-    "gmt": "GMT", "utc": "UTC", "bst": "Europe/London", "ist": "Asia/Kolkata", "cet": "Europe/Berlin",
-    "cest": "Europe/Berlin", "eet": "Europe/Athens", "eest": "Europe/Athens", "msk": "Europe/Moscow",
-    "jst": "Asia/Tokyo", "kst": "Asia/Seoul", "hkt": "Asia/Hong_Kong", "sgt": "Asia/Singapore",
-    "pht": "Asia/Manila", "wib": "Asia/Jakarta", "pkt": "Asia/Karachi", "sast": "Africa/Johannesburg",
-    "aest": "Australia/Sydney", "aedt": "Australia/Sydney", "acst": "Australia/Adelaide",
-    "acdt": "Australia/Adelaide", "awst": "Australia/Perth", "nzst": "Pacific/Auckland",
-    "nzdt": "Pacific/Auckland", "brt": "America/Sao_Paulo",
-}
 
-#: Named time zones that are no place name: they resolve followed by a word of
-#: :data:`ZONE_SUFFIXES` ("eastern time", "the pacific standard time zone"), never alone. (A
-#: place's own name needs no entry: "hawaii time zone", "moscow time" resolve as the place.)
-ZONE_WORDS = {
-    "eastern": "America/New_York", "central": "America/Chicago", "mountain": "America/Denver",
-    "pacific": "America/Los_Angeles", "atlantic": "America/Halifax", "alaskan": "America/Anchorage",
-    "hawaiian": "Pacific/Honolulu", "hawaii-aleutian": "Pacific/Honolulu", "hawaii aleutian": "Pacific/Honolulu",
-    "greenwich mean": "GMT",
-    "coordinated universal": "UTC", "universal": "UTC", "british summer": "Europe/London",
-    "irish standard": "Europe/Dublin", "western european": "Europe/Lisbon",
-    "central european": "Europe/Berlin", "eastern european": "Europe/Athens",
-    "arabia": "Asia/Riyadh", "arabian": "Asia/Riyadh", "gulf": "Asia/Dubai", "indochina": "Asia/Bangkok",
-    "western indonesia": "Asia/Jakarta", "western indonesian": "Asia/Jakarta",
-    "australian eastern": "Australia/Sydney", "australian central": "Australia/Adelaide",
-    "australian western": "Australia/Perth",
-}
+def _read_places(path: Path = PLACES_FILE) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
 
-#: Demonyms, each its country (ISO code): "the peruvian time zone" is Peru's, a country's zone
-#: being its capital's (see :meth:`PlaceIndex.lookup`). Like :data:`ZONE_WORDS`, only with a
-#: time-zone word after it.
-DEMONYMS = {
-    "american": "US", "argentine": "AR", "argentinian": "AR", "australian": "AU", "austrian": "AT",
-    "belgian": "BE", "brazilian": "BR", "british": "GB", "canadian": "CA", "chilean": "CL", "chinese": "CN",
-    "colombian": "CO", "cuban": "CU", "czech": "CZ", "danish": "DK", "dutch": "NL", "egyptian": "EG",
-    "emirati": "AE", "ethiopian": "ET", "filipino": "PH", "finnish": "FI", "french": "FR", "german": "DE",
-    "greek": "GR", "hungarian": "HU", "indian": "IN", "indonesian": "ID", "iranian": "IR", "iraqi": "IQ",
-    "irish": "IE", "israeli": "IL", "italian": "IT", "jamaican": "JM", "japanese": "JP", "kenyan": "KE",
-    "korean": "KR", "malaysian": "MY", "mexican": "MX", "moroccan": "MA", "nepali": "NP", "nigerian": "NG", "norwegian": "NO", "pakistani": "PK", "peruvian": "PE",
-    "philippine": "PH", "polish": "PL", "portuguese": "PT", "romanian": "RO", "russian": "RU",
-    "saudi": "SA", "singaporean": "SG", "south african": "ZA", "spanish": "ES", "swedish": "SE",
-    "swiss": "CH", "taiwanese": "TW", "thai": "TH", "turkish": "TR", "ukrainian": "UA",
-    "venezuelan": "VE", "vietnamese": "VN",
-}
 
-#: Words after a zone or place that make it a time zone ("eastern timezone", "the hst time
-#: zone", "pacific standard time", "anchorage timezone"); the longest that fits is stripped.
-ZONE_SUFFIXES = tuple(sorted(
-    ("time zone", "timezone", "time", "zone", "standard time", "standard timezone", "standard time zone",
-     "daylight time", "daylight saving time", "daylight savings time", "summer time"),
-    key=lambda suffix: -len(suffix)))
-
-#: Other names of countries (ISO code), also as the region of ``City, Region``.
-COUNTRY_ALIASES = {
-    "usa": "US", "u.s.a": "US", "u.s": "US", "us": "US", "america": "US", "united states of america": "US",
-    "uk": "GB", "u.k": "GB", "britain": "GB", "great britain": "GB", "england": "GB", "scotland": "GB",
-    "wales": "GB", "holland": "NL", "korea": "KR", "czech republic": "CZ", "uae": "AE",
-}
-
-#: Regions by their common names, each the zone most of their people live in.
-REGION_ALIASES = {
-    "washington state": "America/Los_Angeles", "west coast": "America/Los_Angeles",
-    "pacific coast": "America/Los_Angeles", "east coast": "America/New_York",
-    "atlantic coast": "America/New_York", "midwest": "America/Chicago", "new england": "America/New_York",
-    "southern california": "America/Los_Angeles", "northern california": "America/Los_Angeles",
-    "socal": "America/Los_Angeles", "norcal": "America/Los_Angeles", "bay area": "America/Los_Angeles",
-    "silicon valley": "America/Los_Angeles",
-}
-
-#: US states (and DC) by postal code: name and the zone most of their people live in (Florida,
-#: Kentucky, Michigan: Eastern; Texas, Tennessee, Kansas, the Dakotas, Nebraska: Central; Idaho:
-#: Boise; Oregon: Pacific; Arizona keeps standard time all year: Phoenix).
-US_STATES = {
-    "AL": ("Alabama", "America/Chicago"), "AK": ("Alaska", "America/Anchorage"),
-    "AZ": ("Arizona", "America/Phoenix"), "AR": ("Arkansas", "America/Chicago"),
-    "CA": ("California", "America/Los_Angeles"), "CO": ("Colorado", "America/Denver"),
-    "CT": ("Connecticut", "America/New_York"), "DE": ("Delaware", "America/New_York"),
-    "DC": ("District of Columbia", "America/New_York"), "FL": ("Florida", "America/New_York"),
-    "GA": ("Georgia", "America/New_York"), "HI": ("Hawaii", "Pacific/Honolulu"),
-    "ID": ("Idaho", "America/Boise"), "IL": ("Illinois", "America/Chicago"),
-    "IN": ("Indiana", "America/Indiana/Indianapolis"), "IA": ("Iowa", "America/Chicago"),
-    "KS": ("Kansas", "America/Chicago"), "KY": ("Kentucky", "America/New_York"),
-    "LA": ("Louisiana", "America/Chicago"), "ME": ("Maine", "America/New_York"),
-    "MD": ("Maryland", "America/New_York"), "MA": ("Massachusetts", "America/New_York"),
-    "MI": ("Michigan", "America/Detroit"), "MN": ("Minnesota", "America/Chicago"),
-    "MS": ("Mississippi", "America/Chicago"), "MO": ("Missouri", "America/Chicago"),
-    "MT": ("Montana", "America/Denver"), "NE": ("Nebraska", "America/Chicago"),
-    "NV": ("Nevada", "America/Los_Angeles"), "NH": ("New Hampshire", "America/New_York"),
-    "NJ": ("New Jersey", "America/New_York"), "NM": ("New Mexico", "America/Denver"),
-    "NY": ("New York", "America/New_York"), "NC": ("North Carolina", "America/New_York"),
-    "ND": ("North Dakota", "America/Chicago"), "OH": ("Ohio", "America/New_York"),
-    "OK": ("Oklahoma", "America/Chicago"), "OR": ("Oregon", "America/Los_Angeles"),
-    "PA": ("Pennsylvania", "America/New_York"), "RI": ("Rhode Island", "America/New_York"),
-    "SC": ("South Carolina", "America/New_York"), "SD": ("South Dakota", "America/Chicago"),
-    "TN": ("Tennessee", "America/Chicago"), "TX": ("Texas", "America/Chicago"),
-    "UT": ("Utah", "America/Denver"), "VT": ("Vermont", "America/New_York"),
-    "VA": ("Virginia", "America/New_York"), "WA": ("Washington", "America/Los_Angeles"),
-    "WV": ("West Virginia", "America/New_York"), "WI": ("Wisconsin", "America/Chicago"),
-    "WY": ("Wyoming", "America/Denver"),
-}
-#: Canadian provinces and territories by postal code: name, GeoNames admin1 code, zone.
-CANADIAN_PROVINCES = {
-    "AB": ("Alberta", "01", "America/Edmonton"), "BC": ("British Columbia", "02", "America/Vancouver"),
-    "MB": ("Manitoba", "03", "America/Winnipeg"), "NB": ("New Brunswick", "04", "America/Moncton"),
-    "NL": ("Newfoundland and Labrador", "05", "America/St_Johns"), "NS": ("Nova Scotia", "07", "America/Halifax"),
-    "ON": ("Ontario", "08", "America/Toronto"), "PE": ("Prince Edward Island", "09", "America/Halifax"),
-    "QC": ("Quebec", "10", "America/Toronto"), "SK": ("Saskatchewan", "11", "America/Regina"),
-    "YT": ("Yukon", "12", "America/Whitehorse"), "NT": ("Northwest Territories", "13", "America/Yellowknife"),
-    "NU": ("Nunavut", "14", "America/Iqaluit"),
-}
-#: State names that are no place on their own: bare "Washington" is the capital city.
-_NOT_BARE_STATES = frozenset({"washington"})
-#: Postal codes that are English words: after a comma they name a region only with a city
-#: GeoNames lists there ("Tulsa, OK"), never as a fallback ("hi, ok").
-_WORD_CODES = frozenset({"al", "de", "hi", "id", "in", "la", "ma", "me", "oh", "ok", "on", "or", "pa"})
+_PLACES = _read_places()
+#: The tables of ``data/places.yaml`` (each described there).
+ALIASES: dict[str, str] = _PLACES["aliases"]
+ZONE_ABBREVIATIONS: dict[str, str] = _PLACES["zone_abbreviations"]
+ZONE_WORDS: dict[str, str] = _PLACES["zone_words"]
+DEMONYMS: dict[str, str] = _PLACES["demonyms"]
+ZONE_SUFFIXES: tuple[str, ...] = tuple(sorted(_PLACES["zone_suffixes"], key=lambda suffix: -len(suffix)))
+COUNTRY_ALIASES: dict[str, str] = _PLACES["country_aliases"]
+REGION_ALIASES: dict[str, str] = _PLACES["region_aliases"]
+US_STATES: dict[str, tuple[str, str]] = {code: tuple(row) for code, row in _PLACES["us_states"].items()}
+CANADIAN_PROVINCES: dict[str, tuple[str, str, str]] = {code: tuple(row) for code, row in _PLACES["canadian_provinces"].items()}
+_NOT_BARE_STATES = frozenset(_PLACES["not_bare_states"])
+_WORD_CODES = frozenset(_PLACES["word_codes"])
 
 
 def fold(name: str) -> str:
