@@ -55,6 +55,8 @@ from .grammar import ARROW
 
 #: Characters offered, besides words, when the grammar must pick the next token.
 PUNCTUATION = tuple(" :|,.-+*/()%")
+#: How many punctuation characters may stand between two words of a spec ("12 | -8").
+MAX_GLUE = 3
 DECODING_MODES = ("free", "generic", "full")
 DEFAULT_DECODING = "generic"
 
@@ -205,6 +207,8 @@ class LineConstraint:
         if rules is None or rules.empty or ARROW in rest:
             return True
         done, open_word = _split_words(rest)
+        if not open_word:
+            return _can_go_on(rules, rest, done)
         if not open_word[:1].isalpha():
             return True
         words = rules.starts_a_word_left(open_word, Counter(rules.key(w) for w in done))
@@ -241,6 +245,26 @@ class LineConstraint:
             left = rules.words_left(used)
             found += [*left, *(" " + w for w in left)]
         return found + list(PUNCTUATION)
+
+
+def _can_go_on(rules: _SpecRules, spec: str, done: list[str]) -> bool:
+    """Whether ``spec``, which ends between words, is a whole spec now (or has begun the
+    arrow), or some word the query has left to copy (or a keyword), after at most
+    :data:`MAX_GLUE` punctuation characters, keeps it a prefix of the grammar. "27 | *3 +"
+    with every number of the query used is none of these: the line would run into a dead end."""
+    if rules.pattern is None or rules.mode == "choice" or not spec.strip():
+        return True
+    if _spec_ok(rules, spec, complete=True) or (spec.endswith("-") and _spec_ok(rules, spec[:-1], complete=True)):
+        return True
+    grammar = _compile(rules.pattern)
+    words = rules.words_left(Counter(rules.key(w) for w in done if not rules.is_keyword(w)))
+    frontier = {spec.strip() + (" " if spec[-1:].isspace() else "")}
+    for depth in range(MAX_GLUE + 1):
+        if any(grammar.fullmatch(text + w, partial=True) for text in frontier for w in words):
+            return True
+        if depth < MAX_GLUE:
+            frontier = {text + p for text in frontier for p in PUNCTUATION if grammar.fullmatch(text + p, partial=True)}
+    return False
 
 
 def _in_query_order(rules: _SpecRules, done: list[str], open_word: str) -> bool:
