@@ -1,6 +1,6 @@
 """RL alone, on top of a run's post-SFT adapter, then the held-out evaluation.
 
-    python -m lazarus_cot_router.blas python bench/rl_from_adapter.py runs/s4b/sft_adapter runs/rl40 --set rl_iters=40
+    python -m lazarus_cot_router.blas python bench/rl_from_adapter.py runs/mine/sft_adapter runs/mine-rl40 --set rl_iters=40
 
 For RL settings measured without repeating SFT: the run directory that holds
 ``SFT_ADAPTER`` supplies ``config.yaml`` (so the same data and seed), ``--set

@@ -158,7 +158,7 @@ def write_plots(result, out: Path, args, log) -> list[Path]:
     from .plots import have_matplotlib, plot_accuracy, plot_auroc
 
     if not have_matplotlib():
-        log("matplotlib is not installed (pip install 'lazarus-cot-router[plots]'): no plots")
+        log("matplotlib cannot be imported (a dependency: pip install matplotlib): no plots")
         return []
     who = f"{args.model}" + (f" + {Path(args.adapter).name}" if args.adapter else " (no adapter)")
     return [

@@ -86,7 +86,7 @@ def write_outputs(results: dict, out: Path) -> Path:
         results["plots"] = write_plots(results, out)
     except ImportError:
         results["plots"] = []
-        results["plots_skipped"] = "matplotlib is not installed (pip install 'lazarus-cot-router[plots]')"
+        results["plots_skipped"] = "matplotlib cannot be imported (a dependency: pip install matplotlib)"
     atomic_write(out / "results.json", json.dumps(results, indent=2, default=str) + "\n")
     atomic_write(out / "report.md", format_report(results))
     return out

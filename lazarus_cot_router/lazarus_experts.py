@@ -23,8 +23,11 @@ each text parameter as a spec), keeps only a pair whose
 ``Expert.host_action(spec)`` is exactly the action it was given, and returns
 ``Expert.execute(spec)``. It never parses a spec itself. Its calibration data
 (Lazarus gates each dispatch on a hidden-state score calibrated per expert)
-are action JSONs of the experts' own generated examples against those of the
-other experts.
+are action JSONs of the experts' examples against those of the other experts:
+a plugin's own :meth:`Expert.sample_example`, else the stored examples of a
+built-in expert (:data:`CALIBRATION_FILE`, drawn once from its training
+generator: ``python -m training.generators.lazarus_calibration`` writes it),
+else the expert's few-shot examples.
 
 ``chuk_lazarus`` and ``chuk_virtual_expert`` are imported only when a function
 here is called; the package imports without them.
@@ -34,18 +37,24 @@ from __future__ import annotations
 
 import functools
 import random
+from importlib import resources
 from types import SimpleNamespace
 from typing import Any, ClassVar, Iterable, Mapping
+
+import yaml
 
 from .experts.base import Expert, HostAction
 from .grammar import RoutingLine, parse_line, render_line
 
 #: The action name of a passthrough: Lazarus answers with the base model, no expert runs.
 PASSTHROUGH_EXPERT = "none"
-#: Generated examples in a Lazarus expert's calibration actions: per expert it runs (positives),
-#: and per other expert (negatives). Lazarus runs the model over each one when it calibrates.
+#: Examples in a Lazarus expert's calibration actions: per expert it runs (positives), and per
+#: other expert (negatives). Lazarus runs the model over each one when it calibrates.
 CALIBRATION_POSITIVES = 8
 CALIBRATION_NEGATIVES = 3
+#: The built-in experts' calibration examples, package data: ``{side: {expert: [{query, spec}]}}``
+#: for the sides ``positive`` and ``negative``.
+CALIBRATION_FILE = "data/lazarus_calibration.yaml"
 PRIORITY = 5
 
 
@@ -106,6 +115,26 @@ def action_names(expert: Expert) -> list[str]:
         if name not in names:
             names.append(name)
     return names
+
+
+def calibration_pairs(expert: Expert, count: int, side: str) -> list[tuple[str, str]]:
+    """``(query, spec)`` pairs of ``expert`` for one ``side`` (``positive``, ``negative``) of a
+    Lazarus calibration: ``count`` of its own :meth:`Expert.sample_example` where its class
+    implements it (a plugin's), else the stored ones of its name (:data:`CALIBRATION_FILE`),
+    else its few-shot examples."""
+    if type(expert).sample_example is not Expert.sample_example:
+        rng = random.Random(f"lazarus-calibration:{side}:{expert.name}")
+        return [(e.query, e.spec) for e in (expert.sample_example(rng, "train") for _ in range(count))]
+    stored = stored_calibration().get(side, {}).get(expert.name)
+    if stored:
+        return [(entry["query"], entry["spec"]) for entry in stored[:count]]
+    return [(e.query, e.spec) for e in expert.few_shot_examples()]
+
+
+@functools.cache
+def stored_calibration() -> dict[str, dict[str, list[dict[str, str]]]]:
+    """:data:`CALIBRATION_FILE`, read once."""
+    return yaml.safe_load(resources.files(__package__).joinpath(CALIBRATION_FILE).read_text(encoding="utf-8"))
 
 
 def _experts(router: Any, experts: Iterable[str | Expert] | None, clock: Any) -> dict[str, Expert]:
@@ -187,7 +216,7 @@ def _plugin_base() -> type:
             return False
 
         def get_operations(self) -> list[str]:
-            return sorted({host.operation for host, _, _ in self._examples(self._group, per_expert=None)})
+            return sorted({host.operation for host, _, _ in self._examples(self._group)})
 
         async def execute_operation(self, operation: str, parameters: dict[str, Any]) -> dict[str, Any]:
             return self.run(operation, parameters)
@@ -202,8 +231,7 @@ def _plugin_base() -> type:
             return cve.VirtualExpertResult(data=data, expert_name=self.name, success=True, action=action)
 
         def get_cot_examples(self) -> Any:
-            examples = [(ex.query, self._action(host, 1.0, line))
-                        for host, ex, line in self._examples(self._group, per_expert=None)]
+            examples = [(query, self._action(host, 1.0, line)) for host, query, line in self._examples(self._group)]
             if hasattr(cve, "CoTExamples"):
                 return cve.CoTExamples(expert_name=self.name, examples=[
                     cve.CoTExample(query=query, action=action) for query, action in examples])
@@ -259,34 +287,32 @@ def _plugin_base() -> type:
                                            parameters=dict(host.parameters), confidence=confidence, reasoning=reasoning)
 
         @staticmethod
-        def _examples(experts: Mapping[str, Expert], per_expert: int | None, seed: str = "few-shot"):
-            """``(host action, example, routing line)`` of each expert's few-shot
-            examples (``per_expert`` None), or of ``per_expert`` generated ones."""
+        def _examples(experts: Mapping[str, Expert], per_expert: int | None = None, side: str = ""):
+            """``(host action, query, routing line)`` of each expert's few-shot examples
+            (``per_expert`` None), or of its calibration examples for ``side``
+            (:func:`calibration_pairs`)."""
             for expert in experts.values():
-                if per_expert is None:
-                    examples = expert.few_shot_examples()
-                else:
-                    rng = random.Random(f"lazarus-calibration:{seed}:{expert.name}")
-                    examples = [expert.sample_example(rng, "train") for _ in range(per_expert)]
-                for example in examples:
+                pairs = ([(e.query, e.spec) for e in expert.few_shot_examples()] if per_expert is None
+                         else calibration_pairs(expert, per_expert, side))
+                for query, spec in pairs:
                     try:
-                        host = expert.host_action(example.spec)
-                        line = render_line(expert.name, example.spec, expert.execute(example.spec))
+                        host = expert.host_action(spec)
+                        line = render_line(expert.name, spec, expert.execute(spec))
                     except Exception:
                         continue
-                    yield host, example, line
+                    yield host, query, line
 
         def _calibration(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
             """``(action JSON, query)`` pairs: this expert's, then the other experts'."""
             rng = random.Random(f"lazarus-calibration:{self.name}")
             others = {n: e for n, e in self._everyone.items() if n not in self._group}
             sides = []
-            for experts, seed, count in ((self._group, "positive", CALIBRATION_POSITIVES),
+            for experts, side, count in ((self._group, "positive", CALIBRATION_POSITIVES),
                                          (others, "negative", CALIBRATION_NEGATIVES)):
                 pairs = []
-                for host, example, line in self._examples(experts, count, seed):
+                for host, query, line in self._examples(experts, count, side):
                     confidence = rng.uniform(0.5, 1.0)
-                    pairs.append((self._action(host, confidence, line).model_dump_json(), example.query))
+                    pairs.append((self._action(host, confidence, line).model_dump_json(), query))
                 sides.append(pairs)
             return sides[0], sides[1]
 

@@ -23,6 +23,7 @@ from training.data import (
     split_pools_overlap,
     vary_example,
 )
+from training.generators import pool_ids, sample_example
 
 N = 300
 
@@ -87,7 +88,7 @@ def test_splits_share_no_pool(experts):
     overlaps = split_pools_overlap()
     assert {"variation:instructions", "variation:politeness"} <= set(overlaps)
     for expert in experts.values():
-        assert {f"{expert.name}:{kind}" for kind in expert.pool_ids("train")} <= set(overlaps)
+        assert {f"{expert.name}:{kind}" for kind in pool_ids(expert, "train")} <= set(overlaps)
     assert {kind: ids for kind, ids in overlaps.items() if ids} == {}
 
 
@@ -122,7 +123,7 @@ def test_variation_pools_are_disjoint_in_text():
 def test_variation_keeps_numbers_and_copied_words(seed, split):
     experts = list(get_experts().values())
     rng = random.Random(seed)
-    base = rng.choice(experts).sample_example(rng, split)
+    base = sample_example(rng.choice(experts), rng, split)
     varied = vary_example(base, rng, split)
     assert (varied.expert, varied.spec, varied.answer) == (base.expert, base.spec, base.answer)
     assert varied.tags[: len(base.tags)] == base.tags

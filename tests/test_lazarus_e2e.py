@@ -113,6 +113,7 @@ def test_lazarus_dispatches_every_kind_of_action_the_router_writes(router, wrapp
     from chuk_virtual_expert import VirtualExpertAction
 
     from lazarus_cot_router.grammar import render_line
+    from training.generators import sample_example
 
     if not wrapper._calibrated:
         wrapper.calibrate()
@@ -120,7 +121,7 @@ def test_lazarus_dispatches_every_kind_of_action_the_router_writes(router, wrapp
     rng, failed, checked = random.Random(7), [], 0
     for name, expert in router.experts.items():
         for _ in range(10):
-            example = expert.sample_example(rng, "heldout")
+            example = sample_example(expert, rng, "heldout")
             host = expert.host_action(example.spec)
             if host.expert == "none":
                 continue

@@ -27,6 +27,7 @@ from lazarus_cot_router.grammar import render_line  # noqa: E402
 from lazarus_cot_router.lazarus_experts import action_names, lazarus_plugins, register_lazarus_experts  # noqa: E402
 from lazarus_cot_router.plugins import get_experts  # noqa: E402
 from lazarus_cot_router.rewriter import TrainedCoTRewriter  # noqa: E402
+from training.generators import sample_example  # noqa: E402
 
 CLOCK = fixed_clock
 ROUTED = {"math": ["multiply", "add", "subtract", "divide"], "word_problem": ["word_problem"],
@@ -121,7 +122,7 @@ def test_the_routers_experts_and_clock_are_used():
 
 def _examples(expert, count=4, seed=0):
     rng = random.Random(seed)
-    return [ex for ex in expert.few_shot_examples() + [expert.sample_example(rng, "train") for _ in range(count)]]
+    return [ex for ex in expert.few_shot_examples() + [sample_example(expert, rng, "train") for _ in range(count)]]
 
 
 @pytest.mark.parametrize("name", ["multiply", "add", "subtract", "divide", "word_problem", "schedule", "time"])

@@ -1,12 +1,17 @@
+import random
 import sys
 from datetime import datetime, timezone
 
 import pytest
 
 from lazarus_cot_router import plugins
+from lazarus_cot_router.experts.arithmetic import MultiplyExpert
 from lazarus_cot_router.experts.base import Example, Expert, HostAction
 from lazarus_cot_router.experts.builtin import default_experts
 from lazarus_cot_router.hookspecs import hookimpl
+from lazarus_cot_router.lazarus_experts import calibration_pairs, stored_calibration
+from training.data import generate_split
+from training.generators import pool_ids, sample_example
 
 PLUGIN_SOURCE = '''
 from lazarus_cot_router.experts.base import Example, Expert, HostAction
@@ -210,3 +215,49 @@ def test_get_experts_returns_copies():
     experts = plugins.get_experts()
     experts.clear()
     assert plugins.get_experts()
+
+
+
+class BareExpert(Expert):
+    """A plugin expert that offers no training examples, only few-shot ones."""
+
+    name = "bare"
+    description = "echo the spec"
+    few_shot_specs = (("say hi", "hi"),)
+
+    def execute(self, spec):
+        return spec
+
+    def host_action(self, spec):
+        return HostAction("bare", "execute", {"spec": spec})
+
+
+def test_a_plugin_expert_offers_training_examples_itself():
+    echo = EchoExpert()
+    assert sample_example(echo, random.Random(0), "train") == Example("echo hi", "echo", "hi", "hi")
+    assert pool_ids(echo, "train") == {}
+    assert {e.expert for e in generate_split("train", 3, experts=[echo, MultiplyExpert()])} == {"echo", "multiply"}
+    with pytest.raises(NotImplementedError):
+        sample_example(BareExpert(), random.Random(0), "train")
+
+
+def test_built_in_generators_go_by_class():
+    class Product(MultiplyExpert):
+        name = "product"
+
+    class Own(MultiplyExpert):
+        def sample_example(self, rng, split):
+            return Example("own", self.name, "1 * 1", "1")
+
+    builtin = sample_example(MultiplyExpert(), random.Random(3), "heldout")
+    derived = sample_example(Product(), random.Random(3), "heldout")
+    assert (derived.expert, derived.query, derived.spec) == ("product", builtin.query, builtin.spec)
+    assert pool_ids(Product(), "train") == pool_ids(MultiplyExpert(), "train")
+    assert sample_example(Own(), random.Random(3), "train").query == "own"
+
+
+def test_lazarus_calibration_examples_of_plugins_and_built_in_experts():
+    stored = stored_calibration()["positive"]["multiply"]
+    assert calibration_pairs(MultiplyExpert(), 2, "positive") == [(e["query"], e["spec"]) for e in stored[:2]]
+    assert calibration_pairs(EchoExpert(), 2, "negative") == [("echo hi", "hi")] * 2
+    assert calibration_pairs(BareExpert(), 2, "positive") == [("say hi", "hi")]

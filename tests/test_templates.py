@@ -4,13 +4,14 @@ from datetime import datetime, timezone
 
 import pytest
 
-from lazarus_cot_router.experts import schedule, word_problem_text
-from lazarus_cot_router.experts.arithmetic import _GENERIC
 from lazarus_cot_router.experts.base import SPLITS, Example
 from lazarus_cot_router.experts.builtin import DEFAULT_EXPERT_NAMES, default_experts
-from lazarus_cot_router.experts.time import TEMPLATES as TIME_TEMPLATES
-from lazarus_cot_router.experts.time import STATES, ZONE_NAMES, place_pools
+from lazarus_cot_router.experts.word_problem import MONEY_UNITS
 from lazarus_cot_router.grammar import parse_line, render_line
+from training.generators import lazarus_calibration, pool_ids, sample_example, schedule, word_problem
+from training.generators.arithmetic import _GENERIC
+from training.generators.time import TEMPLATES as TIME_TEMPLATES
+from training.generators.time import STATES, ZONE_NAMES, place_pools
 
 EXPERTS = {e.name: e for e in default_experts(clock=lambda: datetime(2025, 1, 15, 12, tzinfo=timezone.utc))}
 SAMPLES = 150
@@ -18,7 +19,7 @@ SAMPLES = 150
 
 def draw(name: str, split: str, seed: int = 0, n: int = SAMPLES) -> list[Example]:
     rng = random.Random(seed)
-    return [EXPERTS[name].sample_example(rng, split) for _ in range(n)]
+    return [sample_example(EXPERTS[name], rng, split) for _ in range(n)]
 
 
 def template_id(example: Example) -> str:
@@ -49,7 +50,7 @@ def test_sampling_is_deterministic(name):
 @pytest.mark.parametrize("name", DEFAULT_EXPERT_NAMES)
 def test_heldout_pools_are_disjoint_from_train(name):
     expert = EXPERTS[name]
-    train, heldout, calib = expert.pool_ids("train"), expert.pool_ids("heldout"), expert.pool_ids("calib")
+    train, heldout, calib = pool_ids(expert, "train"), pool_ids(expert, "heldout"), pool_ids(expert, "calib")
     assert "templates" in train and train.keys() == heldout.keys()
     assert calib == train
     for kind in train:
@@ -61,7 +62,7 @@ def test_heldout_pools_are_disjoint_from_train(name):
 def test_examples_use_their_split_templates(name):
     expert = EXPERTS[name]
     for split in ("train", "heldout"):
-        ids = expert.pool_ids(split)["templates"]
+        ids = pool_ids(expert, split)["templates"]
         used = {template_id(e) for e in draw(name, split)}
         assert used <= ids
         assert len(used) >= min(len(ids), 4)
@@ -69,7 +70,7 @@ def test_examples_use_their_split_templates(name):
 
 def test_unknown_split_is_rejected():
     with pytest.raises(ValueError):
-        EXPERTS["time"].sample_example(random.Random(0), "test")
+        sample_example(EXPERTS["time"], random.Random(0), "test")
 
 
 def test_arithmetic_numbers_are_copied_from_the_query():
@@ -102,7 +103,7 @@ def test_time_specs_are_place_names_from_the_query():
 
 
 def test_word_problem_heldout_entities_and_shared_steps():
-    heldout_entities = {e.id for e in word_problem_text.ENTITIES.heldout}
+    heldout_entities = {e.id for e in word_problem.ENTITIES.heldout}
     steps = {"train": set(), "heldout": set()}
     for split in steps:
         for example in draw("word_problem", split, n=400):
@@ -126,8 +127,8 @@ def _digits(number) -> int:
 
 def _word_problem_numbers(split: str, n: int) -> dict[str, list[int]]:
     """The numbers of ``n`` problems, by kind: start, money, amount, factor, price, divisor."""
-    steps = {s.id: s for s in word_problem_text.STEPS}
-    money = {e.id for e in word_problem_text.ENTITIES.items(split) if e.money_format}
+    steps = {s.id: s for s in word_problem.STEPS}
+    money = {e.id for e in word_problem.ENTITIES.items(split) if e.money_format}
     found: dict[str, list[int]] = {kind: [] for kind in ("start", "money", "amount", "factor", "price", "divisor")}
     for example in draw("word_problem", split, n=n):
         head, ops = example.spec.split(" | ")
@@ -144,7 +145,7 @@ def _word_problem_numbers(split: str, n: int) -> dict[str, list[int]]:
 
 def test_word_problem_train_numbers_have_heldout_lengths_but_never_heldout_values():
     train, heldout = _word_problem_numbers("train", 2000), _word_problem_numbers("heldout", 500)
-    bands = {kind: b[0] for kind, b in word_problem_text._RANGES["heldout"].items() if kind != "steps"}
+    bands = {kind: b[0] for kind, b in word_problem._RANGES["heldout"].items() if kind != "steps"}
     assert bands == {"start": (61, 400), "money": (101, 500), "amount": (10, 40), "price": (6, 15),
                      "divisor": (7, 12)}
     for kind, (low, high) in bands.items():
@@ -155,7 +156,7 @@ def test_word_problem_train_numbers_have_heldout_lengths_but_never_heldout_value
     assert {_digits(v) for v in train["start"] + train["amount"]} == {1, 2, 3}
     assert {_digits(v) for v in train["amount"]} == {1, 2}
     assert set(train["factor"]) == set(heldout["factor"]) == {2, 3, 4}
-    final = {s.id for s in word_problem_text.STEPS if s.final}
+    final = {s.id for s in word_problem.STEPS if s.final}
     ordinary = [sum(t.startswith("step:") and t[5:] not in final for t in e.tags)
                 for e in draw("word_problem", "train")]
     assert max(ordinary) == 4  # as many ordinary steps as held-out allows
@@ -210,11 +211,22 @@ def test_public_acceptance_phrasings_are_covered_by_train_pools():
     assert "{name} ({d}hr)" in schedule.ITEM_STYLES.train
     assert {"Alice", "Bob"} <= set(schedule.NAMES.train)
     assert "no overlap" in {p[2] for p in schedule.PHRASES}
-    assert "{Name} has {start}, {terse}. {question}" in {t.text for t in word_problem_text.TEMPLATES.train}
-    assert "Janet:she" in word_problem_text.NAMES.train
-    assert {"eat", "bake", "sell"} <= {s.id for s in word_problem_text.STEPS}
+    assert "{Name} has {start}, {terse}. {question}" in {t.text for t in word_problem.TEMPLATES.train}
+    assert "Janet:she" in word_problem.NAMES.train
+    assert {"eat", "bake", "sell"} <= {s.id for s in word_problem.STEPS}
     assert {"Tokyo", "London", "New York"} <= set(place_pools()[0].train)
     time_train = {t.text for t in TIME_TEMPLATES.train}
     assert {"Current time in {place}", "Time in {place}", "What time is it in {place}?"} <= time_train
     assert {"{a} {sym} {b}", "What is {a} {sym} {b}?", "Calculate {a} {sym} {b}"} <= {t.text for t in _GENERIC.train}
 
+
+
+def test_runtime_money_units_are_the_generators_money_entities():
+    entities = word_problem.ENTITIES.train + word_problem.ENTITIES.heldout
+    assert MONEY_UNITS == {e.id: e.money_format.replace("{n}", "") for e in entities if e.money_format}
+
+
+def test_stored_lazarus_calibration_is_what_the_generators_draw():
+    drawn = lazarus_calibration.dump_calibration(lazarus_calibration.draw_calibration())
+    stored = lazarus_calibration.calibration_path().read_text(encoding="utf-8")
+    assert stored == drawn, "stale: run python -m training.generators.lazarus_calibration"

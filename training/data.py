@@ -2,8 +2,9 @@
 
 ``lazarus-cot-router data --split heldout -n 200 --seed 0 --out heldout.yaml``
 
-Each registered expert draws base queries from its own split-aware pools
-(:meth:`Expert.sample_example`); this module mixes them and adds generic
+Each registered expert's generator draws base queries from its split-aware pools
+(:func:`training.generators.sample_example`: the built-in generators, or a
+plugin's own ``Expert.sample_example``); this module mixes them and adds generic
 variations that never change the gold line: an extra instruction ("answer in
 french"), politeness, casing and light typos. Variation pools are split too, so
 the held-out split tests instructions the router never saw. Casing and typos
@@ -28,9 +29,11 @@ import yaml
 
 from lazarus_cot_router.atomic import atomic_write
 from lazarus_cot_router.experts.base import Example, Expert, ExpertError, check_split
-from lazarus_cot_router.experts.sampling import Split, Template
 from lazarus_cot_router.grammar import ARROW, EXPERT_NAME
 from lazarus_cot_router.plugins import get_experts
+
+from .generators import pool_ids, sample_example
+from .generators.pools import Split, Template
 
 INSTRUCTION_TAG = "instruction:"
 INSTRUCTION_RATE = 0.45
@@ -101,12 +104,12 @@ def variation_pools() -> tuple[Split, ...]:
 
 
 def split_pools_overlap(experts: Sequence[Expert] | None = None) -> dict[str, frozenset[str]]:
-    """For every pool kind (variations and each expert's :meth:`pool_ids`),
+    """For every pool kind (variations and each expert's :func:`~training.generators.pool_ids`),
     the ids found in both ``train`` and ``heldout``; all empty when the splits
     are disjoint."""
     overlaps = {f"variation:{pool.kind}": pool.ids("train") & pool.ids("heldout") for pool in variation_pools()}
     for expert in _resolve(experts):
-        train, heldout = expert.pool_ids("train"), expert.pool_ids("heldout")
+        train, heldout = pool_ids(expert, "train"), pool_ids(expert, "heldout")
         for kind in sorted(set(train) | set(heldout)):
             overlaps[f"{expert.name}:{kind}"] = train.get(kind, frozenset()) & heldout.get(kind, frozenset())
     return overlaps
@@ -164,7 +167,7 @@ def generate_split(
         if quota[i] <= counts[active[i].name]:
             i = rng.choices(open_, [weights[active[j].name] for j in open_])[0]
         expert = active[i]
-        example = vary_example(expert.sample_example(rng, split), rng, split)
+        example = vary_example(sample_example(expert, rng, split), rng, split)
         if example.query in seen:
             stalls[expert.name] += 1
             continue
@@ -370,7 +373,7 @@ def _resolve(experts: Sequence[Expert | str] | Mapping[str, Expert] | None) -> l
 
 
 def _host_group(expert: Expert) -> str:
-    example = expert.sample_example(random.Random(f"group:{expert.name}"), "train")
+    example = sample_example(expert, random.Random(f"group:{expert.name}"), "train")
     try:
         return expert.host_action(example.spec).expert
     except (ExpertError, NotImplementedError):

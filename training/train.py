@@ -89,23 +89,23 @@ def _before(record: dict, state: dict) -> bool:
 
 
 def plot_curves(records: list[dict], path: Path) -> str:
-    """Loss and reward curves as a PNG; returns a one-line message."""
-    try:
-        import matplotlib
+    """The SFT loss curve, and the RL reward curves when RL ran, as a PNG;
+    returns a one-line message."""
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return "matplotlib is not installed (pip install 'lazarus-cot-router[plots]'): no training_curves.png"
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     sft = [r for r in records if r["phase"] == "sft"]
     rl = [r for r in records if r["phase"] == "rl"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    axes[0].plot([r["step"] for r in sft], [r["loss"] for r in sft])
-    axes[0].set(title="SFT loss", xlabel="step", ylabel="cross-entropy")
-    axes[1].plot([r["step"] for r in rl], [r["reward_mean"] for r in rl], label="mean reward")
-    axes[1].plot([r["step"] for r in rl], [r["fraction_correct"] for r in rl], label="correct")
-    axes[1].set(title="RL", xlabel="iteration", ylim=(0, 1.05))
-    axes[1].legend()
+    fig, axes = plt.subplots(1, 2 if rl else 1, figsize=(10 if rl else 5.5, 3.5), squeeze=False)
+    axes[0][0].plot([r["step"] for r in sft], [r["loss"] for r in sft])
+    axes[0][0].set(title="SFT loss", xlabel="step", ylabel="cross-entropy")
+    if rl:
+        axes[0][1].plot([r["step"] for r in rl], [r["reward_mean"] for r in rl], label="mean reward")
+        axes[0][1].plot([r["step"] for r in rl], [r["fraction_correct"] for r in rl], label="correct")
+        axes[0][1].set(title="RL", xlabel="iteration", ylim=(0, 1.05))
+        axes[0][1].legend()
     fig.tight_layout()
     png = io.BytesIO()
     fig.savefig(png, format="png", dpi=100)
@@ -115,8 +115,8 @@ def plot_curves(records: list[dict], path: Path) -> str:
 
 
 def evaluate_heldout(model, tokenizer, config: TrainConfig, run_dir: Path, experts) -> dict:
-    """The held-out evaluation hook: the lead's ``training.evaluate.evaluate``
-    on the trained router, over ``config.eval_examples`` held-out queries."""
+    """:func:`training.evaluate.evaluate` of the trained router on
+    ``config.eval_examples`` generated held-out queries."""
     from lazarus_cot_router.rewriter import TrainedCoTRewriter
 
     from .data import generate_split

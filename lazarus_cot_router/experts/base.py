@@ -111,7 +111,9 @@ def check_split(split: str) -> str:
 
 class Expert:
     """Base class for experts. Subclasses set ``name`` and ``description`` and
-    implement :meth:`execute`, :meth:`host_action` and :meth:`sample_example`."""
+    implement :meth:`execute` and :meth:`host_action`; a plugin may implement
+    :meth:`sample_example` to offer training examples (the built-in experts'
+    generators live in ``training.generators``, which the runtime never imports)."""
 
     name: ClassVar[str]
     description: ClassVar[str]
@@ -155,15 +157,18 @@ class Expert:
     def sample_example(self, rng: random.Random, split: str) -> Example:
         """Draw one synthetic query for ``split`` (one of :data:`SPLITS`).
 
-        ``train`` and ``calib`` draw from the training pools of templates,
-        entities and number ranges; ``heldout`` draws only from pools that
-        never occur in ``train``."""
+        Not implemented by default: a plugin may implement it to offer training
+        examples (``training.generators.sample_example`` calls it for any expert
+        without a built-in generator). ``train`` and ``calib`` should draw from
+        training pools of templates, entities and number ranges; ``heldout``
+        only from pools that never occur in ``train``."""
         raise NotImplementedError
 
     def pool_ids(self, split: str) -> dict[str, frozenset[str]]:
         """Ids of the pools (templates, entities, cities, number ranges, ...)
         that :meth:`sample_example` draws from for ``split``, by pool kind.
-        For each kind, the ``heldout`` ids are disjoint from the ``train`` ids."""
+        For each kind, the ``heldout`` ids are disjoint from the ``train`` ids.
+        Empty by default."""
         return {}
 
     def spec_vocabulary(self, query: str) -> "SpecVocabulary | None":
@@ -176,13 +181,14 @@ class Expert:
         """An :class:`Example` of this expert whose gold answer is ``spec``'s."""
         return Example(query, self.name, spec, self.answer(spec), tags)
 
-    #: ``(query, spec)`` pairs for :meth:`few_shot_examples`; empty: three sampled examples.
+    #: ``(query, spec)`` pairs for :meth:`few_shot_examples`; empty: three examples of
+    #: :meth:`sample_example`.
     few_shot_specs: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     def few_shot_examples(self) -> list[Example]:
         """A few fixed, representative examples (the few-shot baseline and the
-        router's system prompt use them): :attr:`few_shot_specs`, else three
-        sampled train examples."""
+        router's system prompt use them): :attr:`few_shot_specs`, else, for a
+        plugin without them, three of its own :meth:`sample_example` train examples."""
         if self.few_shot_specs:
             return [self.example(q, s, ("few_shot",)) for q, s in self.few_shot_specs]
         rng = random.Random(f"few-shot:{self.name}")

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import random
-
-from .base import Example, Expert, HostAction, SpecSyntaxError, require_spec
+from .base import Expert, HostAction, SpecSyntaxError, require_spec
 from .vocabulary import SpecVocabulary
-from .chat_queries import FRAMES, compose, subject_ids
 
 RESPONSE = "[response]"
 
@@ -40,12 +37,5 @@ class ChatExpert(Expert):
 
     def spec_vocabulary(self, query: str) -> SpecVocabulary:
         return SpecVocabulary("empty")
-
-    def sample_example(self, rng: random.Random, split: str) -> Example:
-        query, tags = compose(rng, split)
-        return Example(query, self.name, "", None, tags)
-
-    def pool_ids(self, split: str) -> dict[str, frozenset[str]]:
-        return {"templates": FRAMES.ids(split), "subjects": subject_ids(split)}
 
     few_shot_specs = (("Hello", ""), ("Tell me a joke", ""), ("What's the capital of France?", ""))

@@ -9,7 +9,6 @@ The entity is optional (``4 | -3``). See docs/FORMAT.md.
 
 from __future__ import annotations
 
-import random
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -17,7 +16,6 @@ from typing import Callable, NamedTuple, Union
 
 from .base import (
     MAX_OPS,
-    Example,
     Expert,
     ExpertError,
     HostAction,
@@ -26,12 +24,10 @@ from .base import (
     require_spec,
 )
 from .numbers import NUMBER_PATTERN, apply, format_number, normalize_number, parse_number
-from .sampling import pool_ids
 from .vocabulary import SpecVocabulary, copy_vocabulary, number_pattern
-from .word_problem_text import ENTITIES, NAMES, TEMPLATES, compose
 
 #: Money units and the symbol a query writes them with ("euros": "€").
-MONEY_UNITS = {e.id: e.money_format.replace("{n}", "") for e in ENTITIES.train + ENTITIES.heldout if e.money_format}
+MONEY_UNITS = {"dollars": "$", "pounds": "£", "euros": "€"}
 
 #: How deep parentheses may nest (``4 | -(3 *(2 +1))`` is depth 2).
 MAX_DEPTH = 8
@@ -262,12 +258,6 @@ class WordProblemExpert(Expert):
         # the numbers in the order the query states them.
         return copy_vocabulary(query, *units, pattern=spec_pattern(number_pattern(query)), needs_number=True,
                                computes=True, numbers="in_order")
-
-    def sample_example(self, rng: random.Random, split: str) -> Example:
-        return self.example(*compose(rng, split))
-
-    def pool_ids(self, split: str) -> dict[str, frozenset[str]]:
-        return pool_ids([TEMPLATES, ENTITIES, NAMES], split)
 
     few_shot_specs = (
         ("Janet has 16 eggs, eats 3, bakes 4, sells rest for $2. How much?", "eggs:16 | -3 -4 *2"),

@@ -10,7 +10,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from .sampling import Split, Template, templates
+from lazarus_cot_router.experts.base import Example
+from lazarus_cot_router.experts.word_problem import WordProblemExpert
+
+from .pools import Split, Template, ids_by_kind, templates
 
 
 @dataclass(frozen=True)
@@ -338,3 +341,13 @@ def compose(rng: random.Random, split: str) -> tuple[str, str, tuple[str, ...]]:
     spec = f"{entity.id}:{start} | " + " ".join(f"{s.op}{a}" for s, a in plan)
     tags = (f"template:{template.id}", f"entity:{entity.id}") + tuple(f"step:{s.id}" for s, _ in plan)
     return query, spec, tags
+
+
+def sample_example(expert: WordProblemExpert, rng: random.Random, split: str) -> Example:
+    """One word problem for ``split`` as an example of ``expert``."""
+    return expert.example(*compose(rng, split))
+
+
+def pool_ids(expert: WordProblemExpert, split: str) -> dict[str, frozenset[str]]:
+    """The ids of the pools :func:`compose` draws from for ``split``, by kind."""
+    return ids_by_kind([TEMPLATES, ENTITIES, NAMES], split)

@@ -1,6 +1,6 @@
 """Split-aware pools for the synthetic query generators.
 
-Every pool an expert samples from (templates, entities, names, cities, number
+Every pool a generator samples from (templates, entities, names, cities, number
 ranges) has a ``train`` part and a disjoint ``heldout`` part; ``calib`` draws
 from ``train``. Pool items carry string ids so tests can check disjointness.
 Operator vocabularies (word-problem verbs, schedule constraint phrases) are
@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass
 from typing import Generic, Sequence, TypeVar
 
-from .base import check_split
+from lazarus_cot_router.experts.base import check_split
 
 T = TypeVar("T")
 
@@ -83,5 +83,6 @@ def split_by_rank(items: Sequence[str], salt: str, every: int = 4) -> Split[str]
     return Split(salt, tuple(i for i in items if i not in heldout), tuple(i for i in items if i in heldout))
 
 
-def pool_ids(pools: Sequence[Split], split: str) -> dict[str, frozenset[str]]:
+def ids_by_kind(pools: Sequence[Split], split: str) -> dict[str, frozenset[str]]:
+    """The ids of each of ``pools`` for ``split``, by pool kind."""
     return {pool.kind: pool.ids(split) for pool in pools}

@@ -11,7 +11,10 @@ import functools
 import random
 import re
 
-from .sampling import Split, Template, split_by_rank, templates
+from lazarus_cot_router.experts.base import Example
+from lazarus_cot_router.experts.chat import ChatExpert
+
+from .pools import Split, Template, split_by_rank, templates
 
 SUBJECTS = {
     "topic": ("cats", "programming", "pirates", "coffee", "Mondays", "dinosaurs", "space travel", "the ocean",
@@ -123,3 +126,14 @@ def compose(rng: random.Random, split: str) -> tuple[str, tuple[str, ...]]:
 
 def subject_ids(split: str) -> frozenset[str]:
     return frozenset(f"{kind}:{item}" for kind, pool in subject_pools().items() for item in pool.items(split))
+
+
+def sample_example(expert: ChatExpert, rng: random.Random, split: str) -> Example:
+    """One open query for ``split`` as an example of ``expert`` (empty spec, no answer)."""
+    query, tags = compose(rng, split)
+    return Example(query, expert.name, "", None, tags)
+
+
+def pool_ids(expert: ChatExpert, split: str) -> dict[str, frozenset[str]]:
+    """The ids of the pools :func:`compose` draws from for ``split``, by kind."""
+    return {"templates": FRAMES.ids(split), "subjects": subject_ids(split)}
