@@ -68,7 +68,8 @@ def main(argv=None) -> int:
     from lazarus_cot_router.models import load
     from lazarus_cot_router.plugins import get_experts
     from lazarus_cot_router.prompts import encode_prompt, router_system_prompt
-    from training.data import generate_split, load_robustness
+    from training.data import generate_split
+    from training.query_files import load_robustness
 
     args = build_parser().parse_args(argv)
     experts = get_experts()

@@ -5,7 +5,7 @@ Collects the hidden states of every layer at the last prompt token and at the
 experts' calibration prompts; fits one-vs-rest directions per layer and
 position; scores them on the ``heldout`` split; writes the best as
 ``directions.safetensors`` + ``calibration.yaml`` (loadable with
-:meth:`lazarus_cot_router.hidden.HiddenRouter.load`), the sweep as
+:meth:`lazarus_cot_router.hidden_route.HiddenRouter.load`), the sweep as
 ``sweep.yaml`` and, with matplotlib installed, PNG plots.
 """
 
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_calibration(args, model=None, tokenizer=None, log=print) -> dict:
-    from lazarus_cot_router.hidden import HiddenRouter, model_identity
+    from lazarus_cot_router.hidden_route import HiddenRouter, model_identity
     from lazarus_cot_router.plugins import get_experts
     from training.data import generate_split
 

@@ -98,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_examples(args) -> list:
-    from training.data import generate_split, load_queries, load_robustness
+    from training.data import generate_split
+    from training.query_files import load_queries, load_robustness
 
     if args.queries:
         return list(load_queries(args.queries))

@@ -106,7 +106,8 @@ class TrainedCoTRewriter(host_rewriter_base()):
             self._load_calibration(calibration)
 
     def _load_calibration(self, calibration: str) -> None:
-        from .hidden import HiddenRouter, install_capture, model_identity
+        from .hidden import install_capture
+        from .hidden_route import HiddenRouter, model_identity
 
         identity = model_identity(self.model_spec, self.adapter)
         self.hidden_router = HiddenRouter.load(calibration, model_identity=identity)

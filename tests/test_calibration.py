@@ -11,7 +11,7 @@ from calibration.collect import HiddenSet, calibration_examples, collect_hidden,
 from calibration.fit import TARGET_LOGIT, auroc, evaluate_fit, fit_directions
 from calibration.sweep import format_per_expert, format_table, sweep_layers
 from lazarus_cot_router.experts.base import Example
-from lazarus_cot_router.hidden import HiddenRouter, model_identity
+from lazarus_cot_router.hidden_route import HiddenRouter, model_identity
 
 EXPERTS = ["add", "chat", "multiply", "time"]
 

@@ -12,7 +12,8 @@ from lazarus_cot_router.experts.vocabulary import SpecVocabulary, number_words_i
 from lazarus_cot_router.grammar import parse_line
 from lazarus_cot_router.plugins import get_experts
 from lazarus_cot_router.prompts import target_text
-from training.data import generate_split, load_robustness
+from training.data import generate_split
+from training.query_files import load_robustness
 
 
 def constraint_for(query: str, experts=None, mode: str = "full") -> LineConstraint:

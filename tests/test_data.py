@@ -9,20 +9,10 @@ from hypothesis import strategies as st
 from lazarus_cot_router.experts.base import Example
 from lazarus_cot_router.plugins import get_experts
 from training import data
-from training.data import (
-    INSTRUCTIONS,
-    POLITENESS,
-    QueryFileError,
-    default_mix,
-    export_yaml,
-    generate_split,
-    has_instruction,
-    load_queries,
-    load_robustness,
-    parse_queries,
-    split_pools_overlap,
-    vary_example,
-)
+from training.data import default_mix, generate_split, split_pools_overlap
+from training.generators import variations
+from training.generators.variations import INSTRUCTIONS, POLITENESS, has_instruction, vary_example
+from training.query_files import QueryFileError, export_yaml, load_queries, load_robustness, parse_queries
 from training.generators import pool_ids, sample_example
 
 N = 300
@@ -137,12 +127,12 @@ def test_typo_and_case_leave_protected_words():
     rng = random.Random(0)
     query = "Janet has sixteen eggs and sells them for twelve dollars"
     for _ in range(50):
-        typo = data.add_typo(query, {"eggs", "dollars"}, rng)
+        typo = variations.add_typo(query, {"eggs", "dollars"}, rng)
         assert typo != query
         assert {"sixteen", "twelve", "eggs", "dollars", "Janet"} <= set(typo.split())
-    assert data.add_typo("Tokyo 12", {"Tokyo"}, rng) == "Tokyo 12"
-    assert data.change_case("Time in New York, be brief", "upper", {"New", "York"}) == "TIME IN New York, BE BRIEF"
-    assert data.change_case("what's 2hr in Paris", "title", {"Paris"}) == "What's 2hr In Paris"
+    assert variations.add_typo("Tokyo 12", {"Tokyo"}, rng) == "Tokyo 12"
+    assert variations.change_case("Time in New York, be brief", "upper", {"New", "York"}) == "TIME IN New York, BE BRIEF"
+    assert variations.change_case("what's 2hr in Paris", "title", {"Paris"}) == "What's 2hr In Paris"
 
 
 def test_mix_and_expert_selection(experts):
@@ -157,8 +147,8 @@ def test_mix_and_expert_selection(experts):
 
 def test_pool_exhaustion_is_an_error(monkeypatch):
     for rate in ("INSTRUCTION_RATE", "POLITE_RATE", "TYPO_RATE"):
-        monkeypatch.setattr(data, rate, 0.0)
-    monkeypatch.setattr(data, "CASE_RATES", ())
+        monkeypatch.setattr(variations, rate, 0.0)
+    monkeypatch.setattr(variations, "CASE_RATES", ())
     class Tiny:
         name = "tiny"
 

@@ -32,7 +32,7 @@ import pytest
 import yaml
 
 from lazarus_cot_router.atomic import atomic_write
-from lazarus_cot_router.hidden import CalibrationError, HiddenRouter, IdentityMismatchError, model_identity
+from lazarus_cot_router.hidden_route import CalibrationError, HiddenRouter, IdentityMismatchError, model_identity
 from lazarus_cot_router.models import ModelLoadError, load
 from lazarus_cot_router.rewriter import TrainedCoTRewriter
 from training import checkpoint as ckpt

@@ -12,16 +12,14 @@ from mlx_lm.models.llama import Model, ModelArgs
 
 from lazarus_cot_router.adapters import model_hash
 from lazarus_cot_router.decoding import SharedPrefix
-from lazarus_cot_router.hidden import (
+from lazarus_cot_router.hidden import find_layers, install_capture, prefill_hidden
+from lazarus_cot_router.hidden_route import (
     CALIBRATION_FILE,
     CalibrationError,
     HiddenRouter,
     IdentityMismatchError,
     check_identity,
-    find_layers,
-    install_capture,
     model_identity,
-    prefill_hidden,
 )
 
 

@@ -39,7 +39,7 @@ from lazarus_cot_router.experts.base import (
     HostAction,
 )
 from lazarus_cot_router.grammar import MAX_LINE_CHARS
-from lazarus_cot_router.hidden import HiddenRouter, model_identity
+from lazarus_cot_router.hidden_route import HiddenRouter, model_identity
 from lazarus_cot_router.models import load
 from lazarus_cot_router.prompts import encode_prompt
 from lazarus_cot_router.rewriter import RouteResult, TrainedCoTRewriter

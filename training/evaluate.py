@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     from lazarus_cot_router.models import ModelLoadError
     from lazarus_cot_router.rewriter import TrainedCoTRewriter
 
-    from .data import load_queries
+    from .query_files import load_queries
 
     try:
         if args.queries:

@@ -46,7 +46,7 @@ def _heldout(n: int, seed: int) -> list[Example]:
 
 
 def _robustness(n: int, seed: int) -> list[Example]:
-    from .data import load_robustness
+    from .query_files import load_robustness
 
     return load_robustness()
 
