@@ -156,6 +156,51 @@ def summarize(outcomes: Sequence[str], rewards: Sequence[float]) -> dict:
     }
 
 
+def score_completions(reward_funcs: Sequence[Callable], picked: Sequence, completions: Sequence, experts,
+                      num_generations: int) -> tuple[np.ndarray, list[str]]:
+    """The total reward and the outcome of each completion (``num_generations``
+    per example of ``picked``, in order): TRL's reward-function call, with the
+    examples' gold columns as keyword arguments."""
+    G = num_generations
+    columns = {
+        "expert": [e.expert for e in picked for _ in range(G)],
+        "spec": [e.spec for e in picked for _ in range(G)],
+        "answer": [e.answer for e in picked for _ in range(G)],
+        "tags": [e.tags for e in picked for _ in range(G)],
+    }
+    prompts = [e.query for e in picked for _ in range(G)]
+    texts = [c.text for c in completions]
+    rewards = total_rewards(reward_funcs, prompts, texts, completion_ids=[c.tokens for c in completions], **columns)
+    return rewards, classify_batch(texts, experts, **columns)
+
+
+def policy_update(model: nn.Module, optimizer: optim.Optimizer, value_and_grad: Callable, start: int,
+                  prefix_hidden: mx.array, suffixes: Sequence, completions: Sequence, advantages: np.ndarray,
+                  ref_params: dict | None, beta: float) -> tuple[float, float | None]:
+    """One GRPO step on ``completions`` (``len(suffixes)`` groups, in order) with
+    their group ``advantages``; returns the loss and, with a KL reference, the KL."""
+    G = len(completions) // len(suffixes)
+    # Without a KL term a completion of zero advantage adds nothing to the loss: leave it out
+    # of the forward (most groups, once the router gets an expert right every time).
+    kept = [n for n, a in enumerate(advantages) if a != 0 or beta > 0]
+    batch = make_batch([(suffixes[n // G], completions[n].tokens) for n in kept])
+    batch.pop("num_tokens")
+    batch["loss_tokens"] = mx.array(float(sum(len(c.tokens) for c in completions)))
+    adv = token_advantages(advantages[kept], [len(completions[n].tokens) for n in kept], batch["labels"].shape[0])
+    h = stack_hidden([completions[n] for n in kept], batch["tokens"].shape[1])
+    ref_logprobs = None
+    if ref_params is not None:
+        current = model.trainable_parameters()
+        model.update(ref_params)
+        ref_logprobs = mx.stop_gradient(token_logprobs(model, start, prefix_hidden, h, batch))
+        mx.eval(ref_logprobs)
+        model.update(current)
+    (loss, kl), grads = value_and_grad(model, start, prefix_hidden, h, batch, adv, ref_logprobs, beta)
+    optimizer.update(model, grads)
+    mx.eval(model.trainable_parameters(), optimizer.state, loss, kl)
+    return loss.item(), (kl.item() if ref_logprobs is not None else None)
+
+
 def train_rl(
     model: nn.Module,
     tokenizer,
@@ -223,17 +268,7 @@ def train_rl(
                           if config.constrained_sampling else None),
         )
         completions = [c for g in groups for c in g]
-        texts = [c.text for c in completions]
-        columns = {
-            "expert": [examples[i].expert for i in picked for _ in range(G)],
-            "spec": [examples[i].spec for i in picked for _ in range(G)],
-            "answer": [examples[i].answer for i in picked for _ in range(G)],
-            "tags": [examples[i].tags for i in picked for _ in range(G)],
-        }
-        prompts = [examples[i].query for i in picked for _ in range(G)]
-        completion_ids = [c.tokens for c in completions]
-        rewards = total_rewards(reward_funcs, prompts, texts, completion_ids=completion_ids, **columns)
-        outcomes = classify_batch(texts, experts, **columns)
+        rewards, outcomes = score_completions(reward_funcs, [examples[i] for i in picked], completions, experts, G)
         advantages = group_advantages(rewards, G)
         t_sample = time.perf_counter() - tic
 
@@ -243,26 +278,9 @@ def train_rl(
         metrics["loss"], metrics["kl"], metrics["skipped"] = None, None, True
         if np.any(advantages != 0):
             model.train()
-            # Without a KL term a completion of zero advantage adds nothing to the loss: leave it out
-            # of the forward (most groups, once the router gets an expert right every time).
-            kept = [n for n, a in enumerate(advantages) if a != 0 or beta > 0]
-            batch = make_batch([(suffixes[picked[n // G]], completions[n].tokens) for n in kept])
-            batch.pop("num_tokens")
-            batch["loss_tokens"] = mx.array(float(sum(len(c.tokens) for c in completions)))
-            adv = token_advantages(advantages[kept], [len(completions[n].tokens) for n in kept], batch["labels"].shape[0])
-            h = stack_hidden([completions[n] for n in kept], batch["tokens"].shape[1])
-            ref_logprobs = None
-            if ref_params is not None:
-                current = model.trainable_parameters()
-                model.update(ref_params)
-                ref_logprobs = mx.stop_gradient(token_logprobs(model, start, prefix["hidden"], h, batch))
-                mx.eval(ref_logprobs)
-                model.update(current)
-            (loss, kl), grads = value_and_grad(model, start, prefix["hidden"], h, batch, adv, ref_logprobs, beta)
-            optimizer.update(model, grads)
-            mx.eval(model.trainable_parameters(), optimizer.state, loss, kl)
-            metrics["loss"], metrics["skipped"] = loss.item(), False
-            metrics["kl"] = kl.item() if ref_logprobs is not None else None
+            loss, kl = policy_update(model, optimizer, value_and_grad, start, prefix["hidden"],
+                                     [suffixes[i] for i in picked], completions, advantages, ref_params, beta)
+            metrics["loss"], metrics["kl"], metrics["skipped"] = loss, kl, False
         metrics["sample_seconds"] = t_sample
         metrics["seconds"] = time.perf_counter() - tic
         history.append(metrics)

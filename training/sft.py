@@ -243,6 +243,27 @@ def plan_batches(lengths: Sequence[int], epochs: int, batch_size: int, seed: int
     return plan
 
 
+def compile_sft_step(model: nn.Module, optimizer: optim.Optimizer, value_and_grad: Callable, compiled_state: list,
+                     group) -> Callable:
+    """One compiled optimizer step on a batch: ``step(prefix_hidden, h, batch)``
+    returns the mean cross-entropy and the number of target tokens, summed over
+    the ranks of ``group`` when there are several."""
+    size = group.size()
+
+    @partial(mx.compile, inputs=compiled_state, outputs=compiled_state)
+    def step(prefix_hidden, h, batch):
+        (ce_sum, ntoks), grads = value_and_grad(model, prefix_hidden, mx.stop_gradient(h), batch)
+        if size > 1:
+            grads = tree_map(lambda g: mx.distributed.all_sum(g, group=group), grads)
+            ce_sum = mx.distributed.all_sum(ce_sum, group=group)
+            ntoks = mx.distributed.all_sum(ntoks, group=group)
+        grads = tree_map(lambda g: g / ntoks, grads)
+        optimizer.update(model, grads)
+        return ce_sum / ntoks, ntoks
+
+    return step
+
+
 def train_sft(
     model: nn.Module,
     tokenizer,
@@ -285,6 +306,7 @@ def train_sft(
     optimizer.init(model.trainable_parameters())
     value_and_grad = nn.value_and_grad(model, lambda m, p, h, b: loss(m, start, p, h, b))
     compiled_state = [model.state, optimizer.state, mx.random.state]
+    step = compile_sft_step(model, optimizer, value_and_grad, compiled_state, group)
 
     # The frozen blocks never change, so the next batch's pass through them runs on a stream of
     # its own while this step trains: the single-threaded parts of one (Adam, softmax) leave a
@@ -296,17 +318,6 @@ def train_sft(
             h = frozen_forward(model, prefix, batch["tokens"])
         mx.async_eval(h)
         return h
-
-    @partial(mx.compile, inputs=compiled_state, outputs=compiled_state)
-    def step(prefix_hidden, h, batch):
-        (ce_sum, ntoks), grads = value_and_grad(model, prefix_hidden, mx.stop_gradient(h), batch)
-        if size > 1:
-            grads = tree_map(lambda g: mx.distributed.all_sum(g, group=group), grads)
-            ce_sum = mx.distributed.all_sum(ce_sum, group=group)
-            ntoks = mx.distributed.all_sum(ntoks, group=group)
-        grads = tree_map(lambda g: g / ntoks, grads)
-        optimizer.update(model, grads)
-        return ce_sum / ntoks, ntoks
 
     model.train()
     bar = tqdm(total=total, initial=step0, desc="sft", unit="step", disable=not progress or rank != 0, dynamic_ncols=True)
