@@ -1,7 +1,7 @@
 """``lazarus-cot-router demo``: the main job, end to end on one model.
 
-Trains the default recipe (SFT then RL with verified rewards), calibrates the
-hidden-state router, benchmarks the trained router against the few-shot
+Trains the default recipe (``lazarus-cot-router train`` with its defaults),
+calibrates the hidden-state router, benchmarks the trained router against the few-shot
 baseline, and prints a short summary with the path of the report. Each step is
 the same code as its own subcommand; a finished step is not redone when its
 output is already there (``--fresh`` starts over).
@@ -24,9 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default="runs/demo", help="directory for the run, calibration and report")
     parser.add_argument("--fresh", action="store_true", help="delete --out first")
     parser.add_argument("--bench-queries", type=int, default=16,
-                        help="held-out queries in the bench, besides the 12 acceptance cases (default: 24)")
+                        help="held-out queries in the bench, besides the 12 acceptance cases (default: 16)")
     parser.add_argument("--latency-queries", type=int, default=4,
-                        help="queries timed one by one per rewriter (default: 6; few-shot takes ~40 s each)")
+                        help="queries timed one by one per rewriter (default: 4; few-shot takes ~10 s each)")
     return parser
 
 

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from commands import bench
-from lazarus_cot_router.atomic import atomic_write
 from commands.bench_report import format_report
+from lazarus_cot_router.atomic import atomic_write
 
 QUERIES = [
     {"query": "256 * 4", "expert": "multiply", "spec": "256 * 4", "answer": 1024},
