@@ -1,5 +1,5 @@
-"""``lazarus-cot-router train``: SFT, then RL with verified rewards, then a
-held-out evaluation; writes an mlx-lm adapter into the run dir.
+"""``lazarus-cot-router train``: SFT, then RL with verified rewards (``--rl-iters``, 0 by
+default), then a held-out evaluation; writes an mlx-lm adapter into the run dir.
 
 Run dir (``--out``): ``config.yaml`` (the resolved config),
 ``adapters.safetensors`` + ``adapter_config.json`` (the final adapter, usable
@@ -41,7 +41,7 @@ SFT_ADAPTER_DIR = "sft_adapter"
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lazarus-cot-router train",
-        description="SFT then RL with verified rewards; writes an adapter. Options: CLI > --config YAML > defaults.",
+        description="SFT, then RL with verified rewards when --rl-iters > 0 (default 0); writes an adapter. Options: CLI > --config YAML > defaults.",
     )
     parser.add_argument("-c", "--config", default=None, help="YAML file with any of the options below (keys use underscores).")
     parser.add_argument("--resume", action="store_true", help="Continue the run in --out from its last checkpoint (its config.yaml is the default --config).")
