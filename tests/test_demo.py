@@ -22,32 +22,20 @@ def steps(monkeypatch):
     calls: list[tuple[str, list[str]]] = []
     codes = {"train": 0, "calibrate": 0, "bench": 0}
 
-    def option(argv, name):
-        return argv[argv.index(name) + 1]
+    def fake(step, written, content):
+        """A command that records its call and, when it succeeds, writes ``written`` in its --out."""
+        def main(argv):
+            calls.append((step, argv))
+            if codes[step] == 0:
+                out = demo.Path(argv[argv.index("--out") + 1])
+                out.mkdir(parents=True, exist_ok=True)
+                (out / written).write_bytes(content)
+            return codes[step]
+        return main
 
-    def fake_train(argv):
-        calls.append(("train", argv))
-        if codes["train"] == 0:
-            run_dir = demo.Path(option(argv, "--out"))
-            run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "adapters.safetensors").write_bytes(b"weights")
-        return codes["train"]
-
-    def fake_calibrate(argv):
-        calls.append(("calibrate", argv))
-        if codes["calibrate"] == 0:
-            out = demo.Path(option(argv, "--out"))
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "calibration.yaml").write_text("layer: 1\n")
-        return codes["calibrate"]
-
-    def fake_bench(argv):
-        calls.append(("bench", argv))
-        if codes["bench"] == 0:
-            out = demo.Path(option(argv, "--out"))
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "results.json").write_text(json.dumps({"summary": "all good"}))
-        return codes["bench"]
+    fake_train = fake("train", "adapters.safetensors", b"weights")
+    fake_calibrate = fake("calibrate", "calibration.yaml", b"layer: 1\n")
+    fake_bench = fake("bench", "results.json", json.dumps({"summary": "all good"}).encode())
 
     monkeypatch.setattr(train, "main", fake_train)
     monkeypatch.setattr(calibrate, "main", fake_calibrate)
