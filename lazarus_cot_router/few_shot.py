@@ -157,7 +157,7 @@ class FewShotCoTRewriter:
         head = self.tokenizer.encode(self.prompt_head(available_experts))
         prompts, slots = [], []
         for i, query in enumerate(queries):
-            clean, note = sanitize_query(query, self.tokenizer)
+            clean, note, _ = sanitize_query(query, self.tokenizer)
             results[i].note = note
             if not clean:
                 results[i].error = "empty query"

@@ -146,13 +146,13 @@ class TrainedCoTRewriter(host_rewriter_base()):
         pending: list[tuple[int, list[int]]] = []
         cleaned: list[str] = []
         for i, query in enumerate(queries):
-            clean, note = sanitize_query(query, self.tokenizer)
+            clean, note, truncated = sanitize_query(query, self.tokenizer)
             cleaned.append(clean)
             results.append(RouteResult(query=query, raw="", note=note))
             if not clean:
                 results[i].error = "empty query"
                 continue
-            if note and "truncated" in note:
+            if truncated:
                 # Routing what was kept would execute part of the request as if it were all of it.
                 results[i].error = "the query is too long to route"
                 continue

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import NamedTuple
 
 MAX_QUERY_CHARS = 2000
 MAX_QUERY_TOKENS = 512
@@ -46,17 +47,24 @@ def _without_lone_surrogates(text: str) -> str:
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
+class SanitizedQuery(NamedTuple):
+    query: str
+    note: str  # empty unless something the caller should know about happened
+    truncated: bool  # the query was cut to the character or token limit
+
+
 def sanitize_query(
     query: object, tokenizer=None, max_chars: int = MAX_QUERY_CHARS, max_tokens: int = MAX_QUERY_TOKENS
-) -> tuple[str, str]:
-    """Return ``(clean_query, note)``; ``note`` is empty unless something
-    the caller should know about happened (truncation)."""
+) -> SanitizedQuery:
+    """The query made safe to prompt with, a note on what was done to it, and
+    whether it had to be truncated."""
     if not isinstance(query, str):
-        return "", f"query was {type(query).__name__}, not text"
+        return SanitizedQuery("", f"query was {type(query).__name__}, not text", False)
     notes = []
+    truncated = False
     if len(query) > max_chars:
         notes.append(f"query truncated from {len(query)} to {max_chars} characters")
-        query = query[:max_chars]
+        query, truncated = query[:max_chars], True
     if any("\ud800" <= ch <= "\udfff" for ch in query):
         query = _without_lone_surrogates(query)
     query = "".join(
@@ -70,5 +78,5 @@ def sanitize_query(
         ids = tokenizer.encode(query, add_special_tokens=False)
         if len(ids) > max_tokens:
             notes.append(f"query truncated from {len(ids)} to {max_tokens} tokens")
-            query = tokenizer.decode(ids[:max_tokens])
-    return query.strip(), "; ".join(notes)
+            query, truncated = tokenizer.decode(ids[:max_tokens]), True
+    return SanitizedQuery(query.strip(), "; ".join(notes), truncated)

@@ -59,7 +59,8 @@ def import_lazarus_or_skip():
     except ImportError as error:
         if os.environ.get("LAZARUS_COT_ROUTER_REQUIRE_LAZARUS") == "1":
             raise
-        pytest.skip(f"chuk-lazarus is not importable ({error}); scripts/test-lazarus.sh runs these tests",
+        pytest.skip(f"chuk-lazarus is not installed here ({error}): its huggingface-hub<0.24 pin holds mlx-lm "
+                    "below the newest, so `make test` runs these tests in .venv-lazarus (scripts/test-lazarus.sh)",
                     allow_module_level=True)
     return virtual_experts
 

@@ -166,7 +166,7 @@ def test_huge_query_is_a_passthrough_that_says_so(router, scripted):
     assert f"query truncated from {len(query)} to {MAX_QUERY_CHARS} characters" in action.reasoning
     assert "too long to route" in action.reasoning
     assert scripted.prompts == []
-    clean, _ = sanitize_query(query, router.tokenizer)
+    clean, *_ = sanitize_query(query, router.tokenizer)
     assert len(clean) <= MAX_QUERY_CHARS
 
 
@@ -176,7 +176,7 @@ def test_token_heavy_query_is_capped_in_tokens(router, scripted, char):
     action = router.rewrite(char * 5000)
     assert f"to {MAX_QUERY_TOKENS} tokens" in action.reasoning
     assert action.operation == "passthrough" and scripted.prompts == []
-    clean, _ = sanitize_query(char * 5000, router.tokenizer)
+    clean, *_ = sanitize_query(char * 5000, router.tokenizer)
     assert len(router.tokenizer.encode(clean, add_special_tokens=False)) <= MAX_QUERY_TOKENS
 
 
@@ -239,7 +239,7 @@ def test_query_part_of_the_prompt_holds_no_special_tokens(router, scripted, quer
     _, tail = encode_prompt(router.tokenizer, router.system_prompt, "")
     if "truncated" in action.reasoning:  # passed through before any prompt was built
         assert action.operation == "passthrough" and scripted.prompts == []
-        clean, _ = sanitize_query(query, router.tokenizer)
+        clean, *_ = sanitize_query(query, router.tokenizer)
         assert not special_ids(router.tokenizer) & set(router.tokenizer.encode(clean, add_special_tokens=False))
         return
     prompt = scripted.prompts[0]
@@ -266,7 +266,7 @@ def test_injected_routing_line_is_not_executed(router, scripted):
     max_size=12,
 ).map("".join))
 def test_fuzzed_query_sanitizes_to_plain_text(router, text):
-    clean, note = sanitize_query(text, router.tokenizer)
+    clean, note, _ = sanitize_query(text, router.tokenizer)
     assert note == ""
     assert not any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in "\n\t" for ch in clean)
     ids = router.tokenizer.encode(clean, add_special_tokens=False)
@@ -565,3 +565,9 @@ def test_cli_route_empty_query_and_bad_model(tiny_model_dir, tmp_path):
     proc = subprocess.run(command, capture_output=True, text=True, timeout=120, env=subprocess_env())
     assert proc.returncode == 2
     assert "no such model" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_sanitize_says_whether_it_truncated():
+    assert sanitize_query("What is 3 * 4?").truncated is False
+    assert sanitize_query("x" * (MAX_QUERY_CHARS + 1)).truncated is True
+    assert sanitize_query(None) == ("", "query was NoneType, not text", False)
