@@ -37,6 +37,7 @@ from collections import Counter
 from lazarus_cot_router.experts.base import Example, ExpertError
 from lazarus_cot_router.experts.builtin import default_experts
 from lazarus_cot_router.experts.places import place_zones, resolve_place, trim_place
+from lazarus_cot_router.experts.vocabulary import CARDINALS
 
 from . import data_text
 
@@ -137,11 +138,9 @@ def time_place(query: str) -> str | None:
 
 # --- calculator: one binary operation -----------------------------------------------------
 
-_UNITS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-          "fifteen sixteen seventeen eighteen nineteen").split()
-_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
-         "ninety": 90}
-_SCALES = {"hundred": 100, "thousand": 1000}
+_UNITS = [word for word, value in CARDINALS.items() if int(value) < 20]  # in order: _UNITS[n] is n
+_TENS = {word: int(value) for word, value in CARDINALS.items() if 20 <= int(value) < 100}
+_SCALES = {word: int(CARDINALS[word]) for word in ("hundred", "thousand")}
 _UNIT_WORD = "|".join(_UNITS)
 _TENS_WORD = "|".join(_TENS)
 #: Number words a calculator query spells a number with: "six", "twenty-five", "a thousand",

@@ -18,13 +18,16 @@ WORD = re.compile(r"[^\W\d]+|\d+(?:\.\d+)?")
 #: Number words a query may use where the spec writes digits: "seventeen" is ``17``, and a
 #: multiplier's factor ("doubles" ``2``, "halves" ``2``, "triples" ``3``) for the operator the
 #: spec writes with it.
-NUMBER_WORDS = {
+CARDINALS = {
     "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
     "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13",
     "fourteen": "14", "fifteen": "15", "sixteen": "16", "seventeen": "17", "eighteen": "18",
     "nineteen": "19", "twenty": "20", "thirty": "30", "forty": "40", "fifty": "50", "sixty": "60",
     "seventy": "70", "eighty": "80", "ninety": "90", "hundred": "100", "thousand": "1000",
-    "million": "1000000", "dozen": "12",
+    "million": "1000000",
+}
+NUMBER_WORDS = {
+    **CARDINALS, "dozen": "12",
     "double": "2", "doubles": "2", "doubled": "2", "twice": "2", "half": "2", "halves": "2", "halved": "2",
     "triple": "3", "triples": "3", "tripled": "3", "thrice": "3",
     "quadruple": "4", "quadruples": "4", "quadrupled": "4",
