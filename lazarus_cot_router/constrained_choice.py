@@ -1,16 +1,22 @@
-"""Constrained decoding as an mlx-lm logits processor: at each step the
+"""Constrained decoding as mlx-lm logits processors, one instance per sequence.
+
+:class:`ConstrainedChoice` (greedy, the rewriter's): at each step the
 highest-scoring token that keeps the routing line valid under a
 :class:`~lazarus_cot_router.constrain.LineConstraint` wins, and only the tokens
 ranked above it are masked, so the probabilities the rewriter reports stay the
-model's own. Used by the rewriter's decoding and by RL sampling alike."""
+model's own. :class:`SampledChoice` (RL's): the next token is drawn from the
+model's distribution restricted to the tokens a check (a ``ConstrainedChoice``)
+accepts. Both run inside :func:`lazarus_cot_router.decoding.decode_batch`."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Protocol, Sequence
 
 import mlx.core as mx
+import numpy as np
 
 from .constrain import LineConstraint
+from .grammar import ARROW
 
 #: How many of the best tokens are tried, per step, before giving up on the constraint.
 TOP_K = 64
@@ -54,6 +60,10 @@ class ConstrainedChoice:
         if self._start is None:
             self._start = len(tokens)
         generated = tokens[self._start:]
+        if ARROW in self.head + self.tokenizer.decode(generated):
+            # The line is finished; mlx-lm's generator computes one step past the end of a
+            # sequence before the decoder removes it, and that step has nothing to constrain.
+            return logits
         row = logits.reshape(-1)
         if self.dead:
             return _mask(logits, row, [min(self.banned)], keep_only=True) if self.banned else logits
@@ -86,3 +96,83 @@ def _mask(logits: mx.array, row: mx.array, tokens: list[int], keep_only: bool = 
     chosen[mx.array(tokens)] = True
     blocked = mx.logical_not(chosen) if keep_only else chosen
     return mx.where(blocked, mx.array(float("-inf"), dtype=row.dtype), row).reshape(logits.shape)
+
+
+class TokenCheck(Protocol):
+    """What a line may go on with (:class:`ConstrainedChoice` is one)."""
+
+    def valid(self, generated: list[int], token: int) -> bool: ...
+
+    def grammar_tokens(self, generated: list[int]) -> list[int]: ...
+
+    def relax(self) -> bool: ...
+
+
+#: Draws rejected before looking among the ``FALLBACK_TOP_K`` likeliest tokens at once.
+MAX_REJECTIONS = 8
+FALLBACK_TOP_K = 64
+
+
+class SampledChoice:
+    """A logits processor that samples: it draws the next token from the
+    temperature-scaled softmax restricted to the tokens ``check`` accepts
+    (every token without a check; :func:`draw_valid_token`) and masks all
+    others, so the generator's sampler takes it. ``logprobs`` collects the
+    unrestricted, temperature-1 log-probability of each drawn token: the
+    policy's own, which RL scores. ``seed`` fixes the draws."""
+
+    def __init__(self, check: TokenCheck | None = None, temperature: float = 1.0, seed=0):
+        self.check, self.temperature = check, temperature
+        self.rng = np.random.default_rng(seed)
+        self.logprobs: list[float] = []
+        self._start: int | None = None
+
+    def __call__(self, context: mx.array, logits: mx.array) -> mx.array:
+        tokens = context.tolist()
+        if self._start is None:
+            self._start = len(tokens)
+        row = logits.reshape(-1)
+        z = np.array(row.astype(mx.float32), dtype=np.float64)
+        token = draw_valid_token(z, self.temperature, self.rng, self.check, tokens[self._start:])
+        top = z.max()
+        self.logprobs.append(float(z[token] - top - np.log(np.exp(z - top).sum())))
+        return _mask(logits, row, [token], keep_only=True)
+
+
+def draw_valid_token(logits: np.ndarray, temperature: float, rng: np.random.Generator,
+                     check: TokenCheck | None, generated: list[int]) -> int:
+    """A token from the temperature-scaled softmax of ``logits`` restricted to
+    those ``check`` accepts: draw, and on a rejected token zero it and draw
+    again (exactly the restricted distribution, at one check per draw); after
+    ``MAX_REJECTIONS`` rejections, draw among the accepted ones of the
+    ``FALLBACK_TOP_K`` likeliest, and failing those, among the tokens the
+    check's grammar offers. ``temperature`` 0 takes the likeliest accepted
+    token; when nothing is accepted, the likeliest token."""
+    p = np.exp((logits - logits.max()) / max(temperature, 1e-6))
+    p /= p.sum()
+    if check is None:
+        return int(np.argmax(p)) if temperature <= 0 else int(rng.choice(len(p), p=p))
+    if temperature > 0:
+        q = p.copy()
+        for _ in range(MAX_REJECTIONS):
+            if q.sum() <= 0:
+                break
+            token = int(rng.choice(len(q), p=q / q.sum()))
+            if check.valid(generated, token):
+                return token
+            q[token] = 0.0
+    accepted = _accepted_fallback(p, check, generated)
+    if not accepted:
+        return int(np.argmax(p))
+    if temperature <= 0:
+        return max(accepted, key=lambda t: p[t])
+    weights = p[accepted] + 1e-12
+    return int(rng.choice(accepted, p=weights / weights.sum()))
+
+
+def _accepted_fallback(p: np.ndarray, check: TokenCheck, generated: list[int]) -> list[int]:
+    """The accepted tokens among the likeliest, else the ones the grammar
+    offers, else those it offers once the check relaxes its rules."""
+    top = np.argpartition(-p, min(FALLBACK_TOP_K, len(p) - 1))[:FALLBACK_TOP_K]
+    return ([int(t) for t in top if check.valid(generated, int(t))] or check.grammar_tokens(generated)
+            or (check.relax() and check.grammar_tokens(generated)) or [])

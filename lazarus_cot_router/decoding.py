@@ -1,4 +1,6 @@
-"""Batched decoding of routing lines on top of mlx-lm's ``BatchGenerator``.
+"""Batched decoding of routing lines on top of mlx-lm's ``BatchGenerator``: the
+one decoder of the rewriters (greedy, under :class:`~.constrained_choice.ConstrainedChoice`)
+and of sampling (:mod:`.sampling`, under :class:`~.constrained_choice.SampledChoice`).
 
 The router's system prompt is the same for every query, so its KV cache is
 computed once (:class:`SharedPrefix`) and forked per query; only the query's own
@@ -38,10 +40,15 @@ class Decoded:
 
 
 class SharedPrefix:
-    """The KV cache of a token prefix, computed once and forked per sequence."""
+    """The KV cache of a token prefix, computed once and forked per sequence.
+    ``cache``: the prefix's cache when the caller computed it already (RL
+    builds it from the frozen blocks' part it keeps for the whole run)."""
 
-    def __init__(self, model, prefix_ids: Sequence[int]):
+    def __init__(self, model, prefix_ids: Sequence[int], cache: list | None = None):
         self.ids = list(prefix_ids)
+        if cache is not None:
+            self.cache = list(cache)
+            return
         self.cache = make_prompt_cache(model)
         ids = mx.array(self.ids)[None]
         for start in range(0, len(self.ids), PREFILL_STEP_SIZE):

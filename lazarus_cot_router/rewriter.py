@@ -20,10 +20,14 @@ from .decoding import Decoded, SharedPrefix, decode_batch, name_probability
 from .experts.base import Expert, ExpertError
 from .grammar import ParseError, parse_line, render_line
 from .prompts import encode_prompt, end_of_turn_id, router_system_prompt
+from .sampling import sample_completions
 from .sanitize import sanitize_query
 from .worker import run_on_model_thread
 
 DEFAULT_MAX_TOKENS = 64
+#: Lines sampled for a second opinion on a line whose result its expert does not give.
+DEFAULT_RESAMPLE = 8
+RESAMPLE_TEMPERATURE = 0.7
 
 
 @dataclass
@@ -59,7 +63,14 @@ class TrainedCoTRewriter(host_rewriter_base()):
     id), ``adapter`` an mlx-lm adapter directory (``None``: the base model with
     the router system prompt, the seed's untrained baseline). ``experts`` limits
     the registered experts the router knows; ``None`` means all of them.
-    ``decoding`` is ``free``, ``generic`` or ``full`` (see :mod:`.constrain`)."""
+    ``decoding`` is ``free``, ``generic`` or ``full`` (see :mod:`.constrain`).
+
+    A line whose result is outside the range its expert gives
+    (:meth:`Expert.gives_result`: a word problem's count that comes out
+    negative) gets a second opinion: ``resample`` lines of the same query are
+    sampled under the same constraint and the result most of the in-range ones
+    agree on is taken (self-consistency); with none in range, or ``resample``
+    0, the query passes through."""
 
     def __init__(
         self,
@@ -72,12 +83,15 @@ class TrainedCoTRewriter(host_rewriter_base()):
         clock=None,
         loaded=None,
         decoding: str = DEFAULT_DECODING,
+        resample: int = DEFAULT_RESAMPLE,
     ):
         from .models import load
         from .plugins import get_experts
 
         if decoding not in DECODING_MODES:
             raise ValueError(f"decoding must be one of {', '.join(DECODING_MODES)}, not {decoding!r}")
+        if resample < 0:
+            raise ValueError(f"resample must be 0 or more, not {resample}")
         if routing not in ("text", "hidden"):
             raise ValueError(f"routing must be 'text' or 'hidden', not {routing!r}")
         if routing == "hidden" and calibration is None:
@@ -95,6 +109,7 @@ class TrainedCoTRewriter(host_rewriter_base()):
         self.model, self.tokenizer = loaded if loaded is not None else load(model, adapter_path=adapter)
         self.max_tokens = max_tokens
         self.decoding = decoding
+        self.resample = resample
         self.routing = routing
         self.system_prompt = router_system_prompt(list(self.experts.values()))
         self.prefix_ids, _ = encode_prompt(self.tokenizer, self.system_prompt, "")
@@ -174,6 +189,7 @@ class TrainedCoTRewriter(host_rewriter_base()):
         else:
             for result, out in zip(results, self._decode(suffixes, queries)):
                 self._execute(result, out)
+            self._second_opinions(results, suffixes, queries)
 
     def _decode(self, suffixes: list[list[int]], queries: list[str], heads: list[str] | None = None) -> list[Decoded]:
         processors = None
@@ -192,6 +208,37 @@ class TrainedCoTRewriter(host_rewriter_base()):
             if processor.dead:
                 out.finish = "dead_end"
         return outs
+
+    def _second_opinions(self, results: list[RouteResult], suffixes: list[list[int]], queries: list[str]) -> None:
+        """Resample the lines whose result their expert does not give (see the class)."""
+        redo = [k for k, r in enumerate(results) if r.error is None and not self.experts[r.expert].gives_result(r.result)]
+        if not redo:
+            return
+        n = self.resample
+        checks = [self._constraint(queries[k]) for k in redo for _ in range(n)] if self.decoding != "free" else None
+        groups = sample_completions(self.model, self.tokenizer, self._prefix, [suffixes[k] for k in redo],
+                                    num_generations=n, temperature=RESAMPLE_TEMPERATURE, max_tokens=self.max_tokens,
+                                    stop_token_ids=[self._eot], token_checks=checks) if n else [[] for _ in redo]
+        for j, (k, group) in enumerate(zip(redo, groups)):
+            votes: dict[tuple, list[RouteResult]] = {}
+            for i, out in enumerate(group):
+                if checks is not None and not checks[j * n + i].constraint.allows(out.text):
+                    continue  # nothing the constraint accepted was likely enough: not a line to run
+                sample = RouteResult(query=results[k].query, raw="")
+                self._execute(sample, out)
+                if sample.error is None and self.experts[sample.expert].gives_result(sample.result):
+                    votes.setdefault((sample.expert, sample.result), []).append(sample)
+            first = results[k]
+            if not votes:
+                first.error = (f"{first.line} gives a result {first.expert} does not give, and none of "
+                               f"{n} sampled lines did better")
+                continue
+            best = max(votes.values(), key=len)[0]
+            first.raw, first.line, first.expert, first.spec, first.result = (
+                best.raw, best.line, best.expert, best.spec, best.result)
+            first.confidence = len(votes[(best.expert, best.result)]) / n
+            first.note = "; ".join(filter(None, [first.note, f"{len(votes[(best.expert, best.result)])} of {n} "
+                                                 "sampled lines agree (the first line's result was out of range)"]))
 
     def _constraint(self, query: str, head: str = "") -> ConstrainedChoice:
         stops = {self._eot, *self.tokenizer.eos_token_ids}

@@ -147,8 +147,9 @@ def test_file_errors(tmp_path):
 
 def test_option_schemas_are_documented():
     rows = describe_options(TrainedCoTOptions)
-    assert [row[0] for row in rows] == ["model", "adapter", "max_tokens", "routing", "calibration", "decoding"]
+    assert [row[0] for row in rows] == ["model", "adapter", "max_tokens", "routing", "calibration", "decoding", "resample"]
     assert rows[5][1:3] == ("'free' | 'generic' | 'full'", "generic")
+    assert rows[6][1:3] == ("int", 8)
     assert rows[1][1] == "str | null"
     assert rows[3][1] == "'text' | 'hidden'"
     assert all(row[3] for row in rows + describe_options(FewShotOptions))

@@ -298,6 +298,16 @@ def test_a_line_nothing_keeps_valid_ends_at_once():
     assert run_processor(ConstrainedChoice(_NoWayOn(), tok), tok, "x" * 40, steps=40) == "x" * 40
 
 
+def test_the_step_past_a_finished_line_leaves_it_alive():
+    # mlx-lm's generator computes one token past the arrow before the decoder drops the
+    # sequence; no token is valid there, and that must not end the finished line as a dead end.
+    tok = CharTokenizer()
+    processor = ConstrainedChoice(constraint_for("What is 2 + 3?"), tok, banned=[tok.ids["<eot>"]], top_k=8)
+    line = "add: 2 + 3 ->"
+    assert run_processor(processor, tok, line + "x", steps=len(line) + 1) == line + "x"
+    assert not processor.dead
+
+
 def test_processor_leaves_valid_top_choice_untouched():
     tok = CharTokenizer()
     processor = ConstrainedChoice(constraint_for("hello"), tok)

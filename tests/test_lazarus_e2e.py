@@ -32,7 +32,7 @@ CLOCK = fixed_clock
 #: only, 400 examples at twice the default learning rate (about 3.5 minutes on two cores). With
 #: 240 or 320 examples the adapter still picks the wrong arithmetic expert for some seeds
 #: ("What is 12 * 5?" as divide or chat). RL and the held-out evaluation are left out.
-RECIPE = {"examples": 400, "mawps_examples": 0, "clinc_examples": 0, "learning_rate": 1e-3, "num_layers": 10, "rl_iters": 0, "eval_examples": 0,
+RECIPE = {"examples": 400, "mawps_examples": 0, "clinc_examples": 0, "batch_size": 4, "learning_rate": 1e-3, "num_layers": 10, "rl_iters": 0, "eval_examples": 0,
           "checkpoint_every": 0, "seed": 0}
 
 # query, the routing line, the plugin Lazarus dispatches to, its answer

@@ -12,12 +12,13 @@ import pytest
 from mlx.utils import tree_flatten, tree_map
 
 from lazarus_cot_router.constrain import LineConstraint
-from lazarus_cot_router.constrained_choice import ConstrainedChoice
+from lazarus_cot_router.constrained_choice import ConstrainedChoice, SampledChoice, draw_valid_token
+from lazarus_cot_router.decoding import SharedPrefix
 from lazarus_cot_router.experts.base import Example, Expert
 from lazarus_cot_router.prompts import encode_prompt, end_of_turn_id, router_system_prompt
 from training.config import TrainConfig
-from training.rl import grpo_loss, group_advantages, prefix_caches, select_examples, stack_hidden, token_advantages, token_logprobs, train_rl
-from training.sampling import prefill_prefix, sample_completions, sample_valid_tokens
+from training.rl import grpo_loss, group_advantages, prefix_caches, select_examples, token_advantages, token_logprobs, train_rl
+from lazarus_cot_router.sampling import sample_completions
 from training.sft import compute_prefix, first_trained_layer, frozen_forward, make_batch, setup_trainable
 
 QUERIES = ["say hi", "please say hello there", "ok", "repeat after me: the quick brown fox"]
@@ -92,7 +93,7 @@ def test_select_examples_deterministic_epochs():
 def test_sampling_max_length_and_seed(tiny):
     model, tokenizer = tiny
     prefix, suffixes = _prompt(tokenizer)
-    cache = prefill_prefix(model, prefix)
+    cache = SharedPrefix(model, prefix)
     run = lambda seed: sample_completions(model, tokenizer, cache, suffixes, num_generations=3, temperature=1.0, max_tokens=5, seed=seed)  # noqa: E731
     a, b, c = run(0), run(0), run(1)
     assert len(a) == len(suffixes) and all(len(g) == 3 for g in a)
@@ -105,7 +106,7 @@ def test_sampling_max_length_and_seed(tiny):
 def test_batched_greedy_equals_one_at_a_time(tiny):
     model, tokenizer = tiny
     prefix, suffixes = _prompt(tokenizer)
-    cache = prefill_prefix(model, prefix)
+    cache = SharedPrefix(model, prefix)
     batched = sample_completions(model, tokenizer, cache, suffixes, num_generations=2, temperature=0.0, max_tokens=6)
     for suffix, group in zip(suffixes, batched):
         single = sample_completions(model, tokenizer, cache, [suffix], temperature=0.0, max_tokens=6)[0][0]
@@ -113,36 +114,48 @@ def test_batched_greedy_equals_one_at_a_time(tiny):
         assert single.tokens[:6] == _greedy_reference(model, prefix + suffix, len(single.tokens))
 
 
-class _Scripted:
-    """A model whose next token is ``script[step]`` for every row."""
+class _Script:
+    """A token check that accepts only the next token of ``script``."""
 
-    def __init__(self, vocab: int, script: list[int]):
-        self.vocab, self.script, self.step = vocab, script, 0
+    def __init__(self, script: list[int]):
+        self.script = script
 
-    def __call__(self, inputs, cache=None):
-        token = self.script[min(self.step, len(self.script) - 1)]
-        self.step += 1
-        logits = mx.where(mx.arange(self.vocab) == token, 30.0, 0.0)
-        return mx.broadcast_to(logits, (*inputs.shape, self.vocab))
+    def valid(self, generated, token):
+        return token == self.script[min(len(generated), len(self.script) - 1)]
+
+    def grammar_tokens(self, generated):
+        return [self.script[min(len(generated), len(self.script) - 1)]]
+
+    def relax(self):
+        return False
 
 
 def test_sampling_stops_after_arrow_and_at_eot(tiny):
     model, tokenizer = tiny
-    vocab = model.args.vocab_size
+    eot = end_of_turn_id(tokenizer)
     line = tokenizer.encode("add: 1 + 2 -> 3 more", add_special_tokens=False)
-    scripted = _Scripted(vocab, line)
-    [[arrow]] = sample_completions(scripted, tokenizer, [], [[5, 6]], temperature=1.0, max_tokens=40, stop_token_ids=[end_of_turn_id(tokenizer)])
+    [[arrow]] = sample_completions(model, tokenizer, None, [[5, 6]], temperature=1.0, max_tokens=40,
+                                   stop_token_ids=[eot], token_checks=[_Script(line)])
     assert arrow.finish == "arrow" and arrow.text == "add: 1 + 2 ->"
     assert tokenizer.decode(arrow.tokens) == "add: 1 + 2 ->"
 
-    eot = end_of_turn_id(tokenizer)
     script = tokenizer.encode("hi", add_special_tokens=False) + [eot, 7, 7]
-    [[done]] = sample_completions(_Scripted(vocab, script), tokenizer, [], [[5]], max_tokens=40, stop_token_ids=[eot])
+    [[done]] = sample_completions(model, tokenizer, None, [[5]], max_tokens=40, stop_token_ids=[eot],
+                                  token_checks=[_Script(script)])
     assert done.finish == "eot" and done.tokens[-1] == eot and done.text == "hi"
 
 
-def test_sample_valid_tokens_draws_only_accepted_tokens_in_proportion():
+def test_sampled_choice_keeps_only_its_draw_and_records_the_policy_logprob():
     logits = mx.log(mx.array([[0.5, 0.3, 0.15, 0.05]]))
+    choice = SampledChoice(temperature=1.0, seed=0)
+    out = choice(mx.array([9, 9]), logits)
+    kept = [t for t, v in enumerate(out.reshape(-1).tolist()) if v > float("-inf")]
+    assert len(kept) == 1
+    assert choice.logprobs == pytest.approx([math.log([0.5, 0.3, 0.15, 0.05][kept[0]])], abs=1e-6)
+
+
+def test_draw_valid_token_draws_only_accepted_tokens_in_proportion():
+    logits = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
 
     class Check:
         def __init__(self, accept, offered=()):
@@ -159,15 +172,17 @@ def test_sample_valid_tokens_draws_only_accepted_tokens_in_proportion():
 
     odd = Check(lambda token: token % 2 == 1)
     rng = np.random.default_rng(0)
-    draws = [int(sample_valid_tokens(logits, 1.0, rng, [(odd, [])])[0]) for _ in range(2000)]
+    draws = [draw_valid_token(logits, 1.0, rng, odd, []) for _ in range(2000)]
     assert set(draws) == {1, 3}
     assert abs(draws.count(1) / len(draws) - 0.3 / 0.35) < 0.03  # p restricted to the accepted tokens
-    assert int(sample_valid_tokens(logits, 0.0, rng, [(odd, [])])[0]) == 1  # greedy: best accepted
+    assert draw_valid_token(logits, 0.0, rng, odd, []) == 1  # greedy: best accepted
     offered = Check(lambda token: False, offered=[2])
-    assert int(sample_valid_tokens(logits, 1.0, rng, [(offered, [])])[0]) == 2  # the grammar's offer
-    assert int(sample_valid_tokens(logits, 0.0, rng, [(offered, [])])[0]) == 2
+    assert draw_valid_token(logits, 1.0, rng, offered, []) == 2  # the grammar's offer
+    assert draw_valid_token(logits, 0.0, rng, offered, []) == 2
     nothing = Check(lambda token: False)
-    assert int(sample_valid_tokens(logits, 1.0, rng, [(nothing, [])])[0]) == 0  # the likeliest, unchecked
+    assert draw_valid_token(logits, 1.0, rng, nothing, []) == 0  # the likeliest, unchecked
+    free = [draw_valid_token(logits, 1.0, rng, None, []) for _ in range(2000)]
+    assert abs(free.count(0) / len(free) - 0.5) < 0.04  # no check: the model's distribution
 
 
 def test_constrained_sampling_writes_only_lines_the_constraint_allows(tiny):
@@ -181,7 +196,7 @@ def test_constrained_sampling_writes_only_lines_the_constraint_allows(tiny):
     constraints = [LineConstraint({n: e.spec_vocabulary(q) for n, e in experts.items()}, q) for q in queries]
     eot = end_of_turn_id(tokenizer)
     checks = [ConstrainedChoice(c, tokenizer, banned=[eot]) for c in constraints for _ in range(3)]
-    groups = sample_completions(model, tokenizer, prefill_prefix(model, pairs[0][0]), [s for _, s in pairs],
+    groups = sample_completions(model, tokenizer, SharedPrefix(model, pairs[0][0]), [s for _, s in pairs],
                                 num_generations=3, temperature=1.0, max_tokens=12, stop_token_ids=[eot],
                                 token_checks=checks)
     for constraint, group in zip(constraints, groups):
@@ -195,7 +210,8 @@ def test_sampled_logprobs_match_training_forward(tiny):
     prefix_ids, suffixes = _prompt(tokenizer)
     start = first_trained_layer(model)
     prefix = compute_prefix(model, prefix_ids, start)
-    groups = sample_completions(model, tokenizer, prefix_caches(model, prefix, start), suffixes, num_generations=2, temperature=1.0, max_tokens=5, seed=2)
+    shared = SharedPrefix(model, prefix_ids, cache=prefix_caches(model, prefix, start))
+    groups = sample_completions(model, tokenizer, shared, suffixes, num_generations=2, temperature=1.0, max_tokens=5, seed=2)
     rows = [(s, c.tokens) for s, g in zip(suffixes, groups) for c in g]
     batch = make_batch(rows)
     h = frozen_forward(model, prefix, batch["tokens"])
@@ -375,21 +391,6 @@ def test_resume_matches_uninterrupted_run(tiny_model_dir):
     assert [m["reward_mean"] for m in rest] == [m["reward_mean"] for m in full[2:]]
     for (_, a), (_, b) in zip(tree_flatten(model.trainable_parameters()), tree_flatten(resumed_model.trainable_parameters())):
         np.testing.assert_allclose(np.array(a), np.array(b), atol=1e-6)
-
-
-def test_captured_hidden_equals_frozen_forward(tiny):
-    model, tokenizer = tiny
-    prefix_ids, suffixes = _prompt(tokenizer)
-    start = first_trained_layer(model)
-    prefix = compute_prefix(model, prefix_ids, start)
-    groups = sample_completions(model, tokenizer, prefix_caches(model, prefix, start), suffixes, num_generations=2, max_tokens=5, seed=1, capture_layer=start)
-    completions = [c for g in groups for c in g]
-    batch = make_batch([(s, c.tokens) for s, g in zip(suffixes, groups) for c in g])
-    expected = frozen_forward(model, prefix, batch["tokens"])
-    got = stack_hidden(completions, batch["tokens"].shape[1])
-    for b, (s, c) in enumerate((s, c) for s, g in zip(suffixes, groups) for c in g):
-        n = len(s) + len(c.tokens) - 1
-        np.testing.assert_allclose(np.array(got[b, :n]), np.array(expected[b, :n]), atol=1e-4)
 
 
 def test_weighted_prompt_draws_follow_the_expert_weights():

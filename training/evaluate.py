@@ -181,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--decoding", choices=DECODING_MODES, default=None,
                         help="free: no constraint; generic: grammar, expert set and copying from the query; "
                              "full: generic plus each expert's ordering rules (default: the rewriter's default)")
+    parser.add_argument("--resample", type=int, default=None, metavar="N",
+                        help="lines sampled for a second opinion on a result out of its expert's range "
+                             "(default: the rewriter's, 8; 0: pass such queries through)")
     parser.add_argument("--json", action="store_true", help="print one JSON object (per suite with --suite all)")
     return parser
 
@@ -198,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             suites = {name: load_suite(name, args.examples, args.seed, args.limit) for name in suite_names(args.suite)}
         options = {} if args.decoding is None else {"decoding": args.decoding}
+        if args.resample is not None:
+            options["resample"] = args.resample
         rewriter = TrainedCoTRewriter(model=args.model, adapter=args.adapter, routing=args.routing,
                                       calibration=args.calibration, **options)
     except (OSError, ValueError, ModelLoadError) as exc:

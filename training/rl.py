@@ -1,7 +1,7 @@
 """GRPO with verified rewards (one policy update per iteration), CPU-fast.
 
 Each iteration samples ``num_generations`` completions for each of
-``rl_batch_size`` prompts (:mod:`training.sampling`), scores them with the
+``rl_batch_size`` prompts (:mod:`lazarus_cot_router.sampling`), scores them with the
 reward functions (:mod:`training.rewards`: the expert executes the spec),
 turns rewards into group-relative advantages ``(r - mean) / (std + eps)`` (TRL's
 ``scale_rewards="group"``) and takes one Adam step on TRL's clipped surrogate
@@ -14,10 +14,10 @@ averaged over all completion tokens (TRL's ``dapo`` normalization), with
 
 Like SFT (:mod:`training.sft`), only the last trained blocks run with
 gradients: the frozen blocks' prefix keys/values are computed once per run,
-and the frozen blocks' output for the sampled rows is captured while sampling,
-so the update never re-runs them. The reference policy differs from the
-current one only in the trainable weights, so its log-probs cost one forward
-of the trained blocks.
+and the update runs the sampled rows through the frozen blocks once, without
+gradients, on top of them. The reference policy differs from the current one
+only in the trainable weights, so its log-probs cost one forward of the
+trained blocks.
 """
 
 from __future__ import annotations
@@ -35,12 +35,12 @@ from tqdm import tqdm
 from lazarus_cot_router import fast_math
 from lazarus_cot_router.constrain import LineConstraint
 from lazarus_cot_router.constrained_choice import ConstrainedChoice
-from lazarus_cot_router.decoding import kv_cache
+from lazarus_cot_router.decoding import SharedPrefix, kv_cache
 from lazarus_cot_router.prompts import end_of_turn_id, router_system_prompt
+from lazarus_cot_router.sampling import sample_completions
 
 from .rewards import OUTCOMES, RewardLevels, classify_batch, make_verified_reward, total_rewards
-from .sampling import sample_completions
-from .sft import FixedPrefixCache, compute_prefix, encode_examples, first_trained_layer, make_batch, target_logits
+from .sft import FixedPrefixCache, compute_prefix, encode_examples, first_trained_layer, frozen_forward, make_batch, target_logits
 
 EPSILON_CLIP = 0.2
 ADVANTAGE_EPS = 1e-4
@@ -101,14 +101,6 @@ def token_advantages(advantages: Sequence[float], lengths: Sequence[int], padded
     flat = np.zeros(padded, np.float32)
     flat[: sum(lengths)] = np.repeat(np.asarray(advantages, np.float32), lengths)
     return mx.array(flat)
-
-
-def stack_hidden(completions, width: int) -> mx.array:
-    """The completions' captured hidden states (see
-    :func:`training.sampling.sample_completions`) right-padded to ``width``:
-    the frozen blocks' output for a :func:`training.sft.make_batch` batch."""
-    rows = [mx.pad(c.hidden, [(0, width - c.hidden.shape[0]), (0, 0)]) for c in completions]
-    return mx.stop_gradient(mx.stack(rows))
 
 
 def select_examples(n: int, batch_size: int, iteration: int, seed: int, weights: Sequence[float] | None = None) -> list[int]:
@@ -175,10 +167,11 @@ def score_completions(reward_funcs: Sequence[Callable], picked: Sequence, comple
 
 
 def policy_update(model: nn.Module, optimizer: optim.Optimizer, value_and_grad: Callable, start: int,
-                  prefix_hidden: mx.array, suffixes: Sequence, completions: Sequence, advantages: np.ndarray,
+                  prefix: dict, suffixes: Sequence, completions: Sequence, advantages: np.ndarray,
                   ref_params: dict | None, beta: float) -> tuple[float, float | None]:
     """One GRPO step on ``completions`` (``len(suffixes)`` groups, in order) with
-    their group ``advantages``; returns the loss and, with a KL reference, the KL."""
+    their group ``advantages``, given the prefix of :func:`training.sft.compute_prefix`;
+    returns the loss and, with a KL reference, the KL."""
     G = len(completions) // len(suffixes)
     # Without a KL term a completion of zero advantage adds nothing to the loss: leave it out
     # of the forward (most groups, once the router gets an expert right every time).
@@ -187,7 +180,9 @@ def policy_update(model: nn.Module, optimizer: optim.Optimizer, value_and_grad: 
     batch.pop("num_tokens")
     batch["loss_tokens"] = mx.array(float(sum(len(c.tokens) for c in completions)))
     adv = token_advantages(advantages[kept], [len(completions[n].tokens) for n in kept], batch["labels"].shape[0])
-    h = stack_hidden([completions[n] for n in kept], batch["tokens"].shape[1])
+    prefix_hidden = prefix["hidden"]
+    h = mx.stop_gradient(frozen_forward(model, prefix, batch["tokens"]))
+    mx.eval(h)
     ref_logprobs = None
     if ref_params is not None:
         current = model.trainable_parameters()
@@ -256,14 +251,13 @@ def train_rl(
         groups = sample_completions(
             model,
             tokenizer,
-            prefix_caches(model, prefix, start),
+            SharedPrefix(model, prefix_ids, cache=prefix_caches(model, prefix, start)),
             [suffixes[i] for i in picked],
             num_generations=G,
             temperature=config.temperature,
             max_tokens=config.max_completion_length,
             stop_token_ids=stop_ids,
             seed=config.seed * 1_000_003 + it,
-            capture_layer=start,
             token_checks=(token_checks(experts, tokenizer, [examples[i].query for i in picked], stop_ids, G)
                           if config.constrained_sampling else None),
         )
@@ -278,7 +272,7 @@ def train_rl(
         metrics["loss"], metrics["kl"], metrics["skipped"] = None, None, True
         if np.any(advantages != 0):
             model.train()
-            loss, kl = policy_update(model, optimizer, value_and_grad, start, prefix["hidden"],
+            loss, kl = policy_update(model, optimizer, value_and_grad, start, prefix,
                                      [suffixes[i] for i in picked], completions, advantages, ref_params, beta)
             metrics["loss"], metrics["kl"], metrics["skipped"] = loss, kl, False
         metrics["sample_seconds"] = t_sample

@@ -124,6 +124,9 @@ class Expert:
     #: Relative share of this expert's examples in the *training* split (evaluation splits keep
     #: equal shares): experts whose specs take several copied parts need more examples to learn.
     train_weight: ClassVar[float] = 1.0
+    #: The least result this expert gives to a query it should take, or ``None`` (no bound).
+    #: The rewriter takes a second opinion on a line whose result is below it (:meth:`gives_result`).
+    least_result: ClassVar[float | None] = None
 
     def prepare(self) -> None:
         """Load what the expert needs before its first call (an index, a table), so the
@@ -144,6 +147,17 @@ class Expert:
         """The clock-independent value an evaluation compares with the gold
         ``answer``. Defaults to :meth:`execute`."""
         return self.execute(spec)
+
+    def gives_result(self, result: str) -> bool:
+        """Whether ``result`` (what :meth:`execute` returned) is in the range of
+        results this expert gives (:attr:`least_result`); a result that is not a
+        number is left to :meth:`execute` to judge."""
+        if self.least_result is None:
+            return True
+        try:
+            return float(result) >= self.least_result
+        except ValueError:
+            return True
 
     def canonical_spec(self, spec: str) -> str:
         """A normal form of ``spec`` for spec-accuracy comparisons

@@ -1,0 +1,59 @@
+"""Sampling routing lines with the rewriter's batched decoder: RL's completions
+(``training.rl``) and the rewriter's second opinions (:mod:`.resample`).
+
+Every prompt is ``prefix + suffix``: the prefix (system message and the start
+of the user turn) is the same for all of them, so its KV cache is computed once
+(:class:`~lazarus_cot_router.decoding.SharedPrefix`) and forked per completion.
+Each of the ``num_generations`` completions of a prompt decodes in
+:func:`~lazarus_cot_router.decoding.decode_batch` under its own
+:class:`~lazarus_cot_router.constrained_choice.SampledChoice`, which draws its
+tokens (restricted to what its check accepts, if it has one) and records the
+policy's log-probabilities. Decoding stops right after ``->``, at a stop token
+(kept in ``tokens``, so a policy-gradient step scores exactly what was
+sampled), or after ``max_tokens``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from .constrained_choice import SampledChoice, TokenCheck
+from .decoding import Decoded, SharedPrefix, decode_batch
+
+
+def sample_completions(
+    model,
+    tokenizer,
+    prefix: SharedPrefix | None,
+    suffixes: Sequence[Sequence[int]],
+    *,
+    num_generations: int = 1,
+    temperature: float = 1.0,
+    max_tokens: int = 24,
+    stop_token_ids: Sequence[int] = (),
+    seed: int = 0,
+    token_checks: Sequence[TokenCheck] | None = None,
+) -> list[list[Decoded]]:
+    """Sample ``num_generations`` completions of ``prefix + suffix`` for every
+    suffix; one list of completions per suffix. ``temperature`` 0 is greedy.
+    The same seed gives the same samples, whatever the batch.
+
+    With ``token_checks`` (one per completion, ``num_generations`` per suffix
+    in order), every token is drawn among those its check accepts. A
+    completion's ``logprobs`` are always the unrestricted policy's."""
+    if not suffixes:
+        return []
+    if any(len(s) == 0 for s in suffixes):
+        raise ValueError("every prompt needs at least one token after the prefix")
+    G = num_generations
+    n = len(suffixes) * G
+    if token_checks is not None and len(token_checks) != n:
+        raise ValueError(f"one token check per completion: {n} expected, {len(token_checks)} given")
+    choices = [SampledChoice(token_checks[i] if token_checks is not None else None, temperature, seed=(seed, i))
+               for i in range(n)]
+    prompts = [list(s) for s in suffixes for _ in range(G)]
+    outs = decode_batch(model, tokenizer, prompts, prefix=prefix, max_tokens=max_tokens,
+                        stop_token_ids=stop_token_ids, logits_processors=choices)
+    for out, choice in zip(outs, choices):
+        out.logprobs = choice.logprobs[: len(out.tokens)]
+    return [outs[p * G : (p + 1) * G] for p in range(len(suffixes))]
