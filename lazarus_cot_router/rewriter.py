@@ -189,7 +189,7 @@ class TrainedCoTRewriter(host_rewriter_base()):
         else:
             for result, out in zip(results, self._decode(suffixes, queries)):
                 self._execute(result, out)
-            self._second_opinions(results, suffixes, queries)
+        self._second_opinions(results, suffixes, queries)
 
     def _decode(self, suffixes: list[list[int]], queries: list[str], heads: list[str] | None = None) -> list[Decoded]:
         processors = None
@@ -226,6 +226,8 @@ class TrainedCoTRewriter(host_rewriter_base()):
                     continue  # nothing the constraint accepted was likely enough: not a line to run
                 sample = RouteResult(query=results[k].query, raw="")
                 self._execute(sample, out)
+                if self.routing == "hidden" and sample.expert != results[k].expert:
+                    continue  # the hidden state chose the expert; a sample only gets its spec a second opinion
                 if sample.error is None and self.experts[sample.expert].gives_result(sample.result):
                     votes.setdefault((sample.expert, sample.result), []).append(sample)
             first = results[k]

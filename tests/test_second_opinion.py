@@ -103,3 +103,15 @@ def test_real_samples_give_a_line_the_constraint_allows_or_a_passthrough(router)
 def test_negative_resample_is_refused(tiny, tiny_model_dir):
     with pytest.raises(ValueError, match="resample"):
         TrainedCoTRewriter(model=str(tiny_model_dir), loaded=tiny, resample=-1)
+
+
+def test_under_hidden_routing_only_samples_of_the_chosen_expert_count(router, monkeypatch):
+    from lazarus_cot_router.rewriter import RouteResult, execute_route
+
+    script_samples(monkeypatch, ["add: 3 + 5 ->"] * 5 + ["word_problem: 5 | -3 ->"] * 3)
+    first = RouteResult(query=QUERY, raw="word_problem: 3 | -5 ->", expert="word_problem", spec="3 | -5")
+    execute_route(first, router.experts)
+    router.routing = "hidden"
+    router._prefix = None
+    router._second_opinions([first], [[1, 2, 3]], [QUERY])
+    assert (first.expert, first.result, first.confidence) == ("word_problem", "2", 3 / 8)
