@@ -20,7 +20,7 @@ from .decoding import Decoded, SharedPrefix, decode_batch, name_probability
 from .experts.base import Expert, ExpertError
 from .grammar import ParseError, parse_line, render_line
 from .prompts import encode_prompt, end_of_turn_id, router_system_prompt
-from .sampling import sample_completions
+from .sampling import sample_completions, token_checks
 from .sanitize import sanitize_query
 from .worker import run_on_model_thread
 
@@ -215,7 +215,10 @@ class TrainedCoTRewriter(host_rewriter_base()):
         if not redo:
             return
         n = self.resample
-        checks = [self._constraint(queries[k]) for k in redo for _ in range(n)] if self.decoding != "free" else None
+        checks = None
+        if self.decoding != "free":
+            checks = token_checks(self.experts, self.tokenizer, [queries[k] for k in redo],
+                                  sorted({self._eot, *self.tokenizer.eos_token_ids}), n, self.decoding)
         groups = sample_completions(self.model, self.tokenizer, self._prefix, [suffixes[k] for k in redo],
                                     num_generations=n, temperature=RESAMPLE_TEMPERATURE, max_tokens=self.max_tokens,
                                     stop_token_ids=[self._eot], token_checks=checks) if n else [[] for _ in redo]
@@ -235,12 +238,13 @@ class TrainedCoTRewriter(host_rewriter_base()):
                 first.error = (f"{first.line} gives a result {first.expert} does not give, and none of "
                                f"{n} sampled lines did better")
                 continue
-            best = max(votes.values(), key=len)[0]
+            agreeing = max(votes.values(), key=len)
+            best = agreeing[0]
             first.raw, first.line, first.expert, first.spec, first.result = (
                 best.raw, best.line, best.expert, best.spec, best.result)
-            first.confidence = len(votes[(best.expert, best.result)]) / n
-            first.note = "; ".join(filter(None, [first.note, f"{len(votes[(best.expert, best.result)])} of {n} "
-                                                 "sampled lines agree (the first line's result was out of range)"]))
+            first.confidence = len(agreeing) / n
+            first.note = "; ".join(filter(None, [first.note, f"{len(agreeing)} of {n} sampled lines agree "
+                                                 "(the first line's result was out of range)"]))
 
     def _constraint(self, query: str, head: str = "") -> ConstrainedChoice:
         stops = {self._eot, *self.tokenizer.eos_token_ids}

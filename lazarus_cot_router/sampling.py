@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .constrained_choice import SampledChoice, TokenCheck
+from .constrain import DEFAULT_DECODING, LineConstraint
+from .constrained_choice import ConstrainedChoice, SampledChoice, TokenCheck
 from .decoding import Decoded, SharedPrefix, decode_batch
 
 
@@ -57,3 +58,15 @@ def sample_completions(
     for out, choice in zip(outs, choices):
         out.logprobs = choice.logprobs[: len(out.tokens)]
     return [outs[p * G : (p + 1) * G] for p in range(len(suffixes))]
+
+
+def token_checks(experts, tokenizer, queries: Sequence[str], banned: Sequence[int], num_generations: int,
+                 mode: str = DEFAULT_DECODING) -> list[ConstrainedChoice]:
+    """The rewriter's constraint as a token check, ``num_generations`` per query
+    in order: one :class:`LineConstraint` per query, shared (a check that relaxes
+    it at a dead end relaxes a copy of its own)."""
+    checks = []
+    for query in queries:
+        constraint = LineConstraint.for_experts(experts, query, mode)
+        checks += [ConstrainedChoice(constraint, tokenizer, banned=banned) for _ in range(num_generations)]
+    return checks

@@ -33,11 +33,9 @@ from mlx_lm.models.cache import KVCache
 from tqdm import tqdm
 
 from lazarus_cot_router import fast_math
-from lazarus_cot_router.constrain import LineConstraint
-from lazarus_cot_router.constrained_choice import ConstrainedChoice
 from lazarus_cot_router.decoding import SharedPrefix, kv_cache
 from lazarus_cot_router.prompts import end_of_turn_id, router_system_prompt
-from lazarus_cot_router.sampling import sample_completions
+from lazarus_cot_router.sampling import sample_completions, token_checks
 
 from .rewards import OUTCOMES, RewardLevels, classify_batch, make_verified_reward, total_rewards
 from .sft import FixedPrefixCache, compute_prefix, encode_examples, first_trained_layer, frozen_forward, make_batch, target_logits
@@ -126,16 +124,6 @@ def prompt_weights(examples, expert_weights: dict[str, float]) -> list[float] | 
     if not expert_weights:
         return None
     return [float(expert_weights.get(e.expert, 1.0)) for e in examples]
-
-
-def token_checks(experts, tokenizer, queries: Sequence[str], banned: Sequence[int], num_generations: int) -> list:
-    """The rewriter's copy constraint as a token check, ``num_generations`` per
-    query (each completion relaxes its own at a dead end)."""
-    checks = []
-    for query in queries:
-        constraint = LineConstraint.for_experts(experts, query)
-        checks += [ConstrainedChoice(constraint, tokenizer, banned=banned) for _ in range(num_generations)]
-    return checks
 
 
 def summarize(outcomes: Sequence[str], rewards: Sequence[float]) -> dict:
