@@ -50,10 +50,14 @@ class SharedPrefix:
             self.cache = list(cache)
             return
         self.cache = make_prompt_cache(model)
-        ids = mx.array(self.ids)[None]
-        for start in range(0, len(self.ids), PREFILL_STEP_SIZE):
-            model(ids[:, start : start + PREFILL_STEP_SIZE], cache=self.cache)
-            mx.eval([c.state for c in self.cache])
+        prefill(model, self.ids, self.cache)
+
+    def extend(self, model, ids: Sequence[int]) -> "SharedPrefix":
+        """This prefix followed by ``ids``, prefilled once on a fork of its cache: the
+        shared start of several completions of one prompt."""
+        cache = self.fork() or make_prompt_cache(model)
+        prefill(model, ids, cache)
+        return SharedPrefix(model, self.ids + list(ids), cache=cache)
 
     def fork(self) -> list:
         """A fresh cache holding the prefix; the original is never written."""
@@ -67,6 +71,14 @@ class SharedPrefix:
             # instead of writing into arrays shared with the original.
             forked.append(kv_cache(*kv_contents(layer)))
         return forked
+
+
+def prefill(model, ids: Sequence[int], cache: list) -> None:
+    """Run ``ids`` through ``model`` into ``cache``, :data:`PREFILL_STEP_SIZE` tokens at a time."""
+    tokens = mx.array(list(ids))[None]
+    for start in range(0, len(ids), PREFILL_STEP_SIZE):
+        model(tokens[:, start : start + PREFILL_STEP_SIZE], cache=cache)
+        mx.eval([c.state for c in cache])
 
 
 def kv_contents(layer) -> tuple[mx.array, mx.array]:
@@ -99,7 +111,7 @@ def decode_batch(
     tokenizer,
     prompts: Sequence[Sequence[int]],
     *,
-    prefix: SharedPrefix | None = None,
+    prefix: SharedPrefix | Sequence[SharedPrefix] | None = None,
     max_tokens: int = 48,
     sampler: Callable | None = None,
     stop_text: Callable[[str], bool] = stops_after_arrow,
@@ -112,7 +124,8 @@ def decode_batch(
     """Decode every prompt (the part after ``prefix``) and return completions in
     input order. Stop tokens are kept in ``tokens`` (RL scores exactly what was
     sampled) but not in ``text``. ``logits_processors`` holds one mlx-lm
-    logits processor (or ``None``) per prompt.
+    logits processor (or ``None``) per prompt. ``prefix`` is one prefix for
+    every prompt or one per prompt.
 
     Prompts are prefilled ``prefill_batch_size`` at a time, longest first: a
     batch of similar lengths pads little, and the longest prompts, which tend
@@ -134,8 +147,14 @@ def decode_batch(
     try:
         if logits_processors is not None and len(logits_processors) != len(prompts):
             raise ValueError("one logits processor (or None) per prompt")
-        order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
-        caches = [prefix.fork() for _ in prompts] if prefix is not None and prefix.ids else None
+        prefixes = [prefix] * len(prompts) if prefix is None or isinstance(prefix, SharedPrefix) else list(prefix)
+        if len(prefixes) != len(prompts):
+            raise ValueError("one prefix for all prompts or one per prompt")
+        if len({p is None or not p.ids for p in prefixes}) > 1:
+            raise ValueError("either every prompt has a prefix or none has")
+        held = [len(p.ids) if p is not None else 0 for p in prefixes]
+        order = sorted(range(len(prompts)), key=lambda i: -(held[i] + len(prompts[i])))
+        caches = [prefixes[i].fork() for i in order] if held[0] else None
         processors = None
         if logits_processors is not None:
             processors = [[logits_processors[i]] if logits_processors[i] is not None else [] for i in order]

@@ -1,9 +1,10 @@
 """Sampling routing lines with the rewriter's batched decoder: RL's completions
-(``training.rl``) and the rewriter's second opinions (:mod:`.resample`).
+(``training.rl``) and the rewriter's second opinions (:mod:`.rewriter`).
 
 Every prompt is ``prefix + suffix``: the prefix (system message and the start
 of the user turn) is the same for all of them, so its KV cache is computed once
-(:class:`~lazarus_cot_router.decoding.SharedPrefix`) and forked per completion.
+(:class:`~lazarus_cot_router.decoding.SharedPrefix`); each suffix but its last
+token is prefilled once on top of it, and that cache is forked per completion.
 Each of the ``num_generations`` completions of a prompt decodes in
 :func:`~lazarus_cot_router.decoding.decode_batch` under its own
 :class:`~lazarus_cot_router.constrained_choice.SampledChoice`, which draws its
@@ -52,7 +53,12 @@ def sample_completions(
         raise ValueError(f"one token check per completion: {n} expected, {len(token_checks)} given")
     choices = [SampledChoice(token_checks[i] if token_checks is not None else None, temperature, seed=(seed, i))
                for i in range(n)]
-    prompts = [list(s) for s in suffixes for _ in range(G)]
+    if prefix is not None and prefix.ids:
+        prompt_prefixes = [prefix.extend(model, s[:-1]) for s in suffixes]
+        prompts = [[s[-1]] for s in suffixes for _ in range(G)]
+        prefix = [p for p in prompt_prefixes for _ in range(G)]
+    else:
+        prompts = [list(s) for s in suffixes for _ in range(G)]
     outs = decode_batch(model, tokenizer, prompts, prefix=prefix, max_tokens=max_tokens,
                         stop_token_ids=stop_token_ids, logits_processors=choices)
     for out, choice in zip(outs, choices):

@@ -13,7 +13,7 @@ from mlx.utils import tree_flatten, tree_map
 
 from lazarus_cot_router.constrain import LineConstraint
 from lazarus_cot_router.constrained_choice import ConstrainedChoice, SampledChoice, draw_valid_token
-from lazarus_cot_router.decoding import SharedPrefix
+from lazarus_cot_router.decoding import SharedPrefix, decode_batch
 from lazarus_cot_router.experts.base import Example, Expert
 from lazarus_cot_router.prompts import encode_prompt, end_of_turn_id, router_system_prompt
 from training.config import TrainConfig
@@ -112,6 +112,20 @@ def test_batched_greedy_equals_one_at_a_time(tiny):
         single = sample_completions(model, tokenizer, cache, [suffix], temperature=0.0, max_tokens=6)[0][0]
         assert group[0].tokens == group[1].tokens == single.tokens
         assert single.tokens[:6] == _greedy_reference(model, prefix + suffix, len(single.tokens))
+
+
+def test_prompts_decode_the_same_on_their_own_prefixes(tiny):
+    """A prefix extended by all but the last token of a prompt (prefilled once, as sampling
+    does for a prompt's completions) decodes what the shared prefix and the whole prompt do."""
+    model, tokenizer = tiny
+    prefix, suffixes = _prompt(tokenizer)
+    shared = SharedPrefix(model, prefix)
+    whole = decode_batch(model, tokenizer, suffixes, prefix=shared, max_tokens=6)
+    own = decode_batch(model, tokenizer, [s[-1:] for s in suffixes], max_tokens=6,
+                       prefix=[shared.extend(model, s[:-1]) for s in suffixes])
+    assert [o.tokens for o in own] == [w.tokens for w in whole]
+    with pytest.raises(ValueError, match="one per prompt"):
+        decode_batch(model, tokenizer, suffixes, prefix=[shared], max_tokens=2)
 
 
 class _Script:

@@ -33,7 +33,7 @@ class TrainConfig:
     model: str = field(default="embedded", metadata={"help": "Model spec for models.load: 'embedded', a local directory or a Hugging Face repo."})
     out: str = field(default="runs/router", metadata={"help": "Run directory: adapter, config.yaml, metrics.jsonl, checkpoint, plots."})
     seed: int = field(default=0, metadata={"help": "Seed for data generation, data order, LoRA init and sampling."})
-    examples: int = field(default=600, metadata={"help": "Number of generated training examples (training.generators: the built-in experts' generators, a plugin's own sample_example)."})
+    examples: int = field(default=1000, metadata={"help": "Number of generated training examples (training.generators: the built-in experts' generators, a plugin's own sample_example)."})
     mawps_examples: int = field(default=2000, metadata={"help": "Word problems drawn from the MAWPS + ASDiv-A training split (public corpus, corpora.mawps; 2,605 in all)."})
     clinc_examples: int = field(default=300, metadata={"help": "Queries drawn from the CLINC150 training split (public corpus, corpora.clinc150): every time and calculator query it maps to an expert, the rest chat."})
     sft_epochs: int = field(default=1, metadata={"help": "Epochs of supervised fine-tuning (0 skips SFT)."})
