@@ -63,15 +63,17 @@ def test_every_expert_drawn_with_math_sharing_one_share(splits, experts):
         assert abs(counts[name] - N * weight / total) <= 1
 
 
-def test_training_mix_weights_multi_part_specs_up_and_keeps_groups_otherwise(experts):
+def test_training_mix_scales_each_expert_by_its_train_weight(experts):
     plain, weighted = default_mix(list(experts.values())), data.training_mix(list(experts.values()))
     assert weighted["word_problem"] == pytest.approx(1.6 * plain["word_problem"])
     assert weighted["schedule"] == pytest.approx(1.6 * plain["schedule"])
     assert weighted["time"] == pytest.approx(1.3 * plain["time"])
-    assert {n: w for n, w in weighted.items() if n not in ("word_problem", "schedule", "time")} == {
-        n: w for n, w in plain.items() if n not in ("word_problem", "schedule", "time")}
+    for name in ("add", "subtract", "multiply", "divide"):
+        assert weighted[name] == pytest.approx(3.0 * plain[name])
+    assert weighted["chat"] == plain["chat"]
     counts = Counter(e.expert for e in data.generate_split("train", 300, seed=1, mix=weighted))
     assert counts["word_problem"] > 1.4 * counts["chat"]
+    assert sum(counts[n] for n in ("add", "subtract", "multiply", "divide")) > 2.5 * counts["chat"]
 
 
 def test_splits_share_no_pool(experts):
