@@ -25,7 +25,7 @@ from .sanitize import sanitize_query
 from .worker import run_on_model_thread
 
 DEFAULT_MAX_TOKENS = 64
-#: Lines sampled for a second opinion on a line whose result its expert does not give.
+#: Lines sampled for a second opinion on a line whose result its expert does not usually give.
 DEFAULT_RESAMPLE = 8
 RESAMPLE_TEMPERATURE = 0.7
 
@@ -65,12 +65,14 @@ class TrainedCoTRewriter(host_rewriter_base()):
     the registered experts the router knows; ``None`` means all of them.
     ``decoding`` is ``free``, ``generic`` or ``full`` (see :mod:`.constrain`).
 
-    A line whose result is outside the range its expert gives
-    (:meth:`Expert.gives_result`: a word problem's count that comes out
-    negative) gets a second opinion: ``resample`` lines of the same query are
-    sampled under the same constraint and the result most of the in-range ones
-    agree on is taken (self-consistency); with none in range, or ``resample``
-    0, the query passes through."""
+    A line whose result is not one its expert usually gives
+    (:meth:`Expert.usual_result`: a word problem's count that comes out
+    negative or fractional) gets a second opinion: ``resample`` lines of the
+    same query are sampled under the same constraint and the result most of
+    the usual ones agree on is taken (self-consistency). With none, an
+    in-range first line stands, and one out of range takes the result most
+    in-range samples agree on, or passes through when none is in range (or
+    ``resample`` is 0)."""
 
     def __init__(
         self,
@@ -210,41 +212,59 @@ class TrainedCoTRewriter(host_rewriter_base()):
         return outs
 
     def _second_opinions(self, results: list[RouteResult], suffixes: list[list[int]], queries: list[str]) -> None:
-        """Resample the lines whose result their expert does not give (see the class)."""
-        redo = [k for k, r in enumerate(results) if r.error is None and not self.experts[r.expert].gives_result(r.result)]
+        """Resample the lines whose result their expert does not usually give (see the class)."""
+        redo = [k for k, r in enumerate(results) if r.error is None and not self.experts[r.expert].usual_result(r.result)]
         if not redo:
             return
         n = self.resample
         checks = None
-        if self.decoding != "free":
+        if self.decoding != "free" and n:
             checks = token_checks(self.experts, self.tokenizer, [queries[k] for k in redo],
                                   sorted({self._eot, *self.tokenizer.eos_token_ids}), n, self.decoding)
         groups = sample_completions(self.model, self.tokenizer, self._prefix, [suffixes[k] for k in redo],
                                     num_generations=n, temperature=RESAMPLE_TEMPERATURE, max_tokens=self.max_tokens,
                                     stop_token_ids=[self._eot], token_checks=checks) if n else [[] for _ in redo]
         for j, (k, group) in enumerate(zip(redo, groups)):
-            votes: dict[tuple, list[RouteResult]] = {}
-            for i, out in enumerate(group):
-                if checks is not None and not checks[j * n + i].constraint.allows(out.text):
-                    continue  # nothing the constraint accepted was likely enough: not a line to run
-                sample = RouteResult(query=results[k].query, raw="")
-                self._execute(sample, out)
-                if self.routing == "hidden" and sample.expert != results[k].expert:
-                    continue  # the hidden state chose the expert; a sample only gets its spec a second opinion
-                if sample.error is None and self.experts[sample.expert].gives_result(sample.result):
-                    votes.setdefault((sample.expert, sample.result), []).append(sample)
             first = results[k]
-            if not votes:
+            in_range, usual = self._vote(first, group, checks[j * n:(j + 1) * n] if checks else None)
+            in_range_first = self.experts[first.expert].gives_result(first.result)
+            if usual:
+                why = "unusual" if in_range_first else "out of range"
+                agreeing = max(usual.values(), key=len)
+            elif in_range_first:
+                first.note = "; ".join(filter(None, [first.note, f"none of {n} sampled lines gave a usual result"]))
+                continue
+            elif in_range:
+                why = "out of range"
+                agreeing = max(in_range.values(), key=len)
+            else:
                 first.error = (f"{first.line} gives a result {first.expert} does not give, and none of "
                                f"{n} sampled lines did better")
                 continue
-            agreeing = max(votes.values(), key=len)
             best = agreeing[0]
             first.raw, first.line, first.expert, first.spec, first.result = (
                 best.raw, best.line, best.expert, best.spec, best.result)
             first.confidence = len(agreeing) / n
             first.note = "; ".join(filter(None, [first.note, f"{len(agreeing)} of {n} sampled lines agree "
-                                                 "(the first line's result was out of range)"]))
+                                                 f"(the first line's result was {why})"]))
+
+    def _vote(self, first: RouteResult, group: list[Decoded], checks) -> tuple[dict, dict]:
+        """Run the sampled lines; group their results, in range and usual, by (expert, result)."""
+        in_range: dict[tuple, list[RouteResult]] = {}
+        usual: dict[tuple, list[RouteResult]] = {}
+        for i, out in enumerate(group):
+            if checks is not None and not checks[i].constraint.allows(out.text):
+                continue  # nothing the constraint accepted was likely enough: not a line to run
+            sample = RouteResult(query=first.query, raw="")
+            self._execute(sample, out)
+            if self.routing == "hidden" and sample.expert != first.expert:
+                continue  # the hidden state chose the expert; a sample only gets its spec a second opinion
+            if sample.error is not None or not self.experts[sample.expert].gives_result(sample.result):
+                continue
+            in_range.setdefault((sample.expert, sample.result), []).append(sample)
+            if self.experts[sample.expert].usual_result(sample.result):
+                usual.setdefault((sample.expert, sample.result), []).append(sample)
+        return in_range, usual
 
     def _constraint(self, query: str, head: str = "") -> ConstrainedChoice:
         stops = {self._eot, *self.tokenizer.eos_token_ids}

@@ -1,5 +1,6 @@
-"""A line whose result its expert does not give (a negative count in a word
-problem) gets a second opinion from sampled lines, or passes through."""
+"""A line whose result its expert does not usually give (a negative or fractional
+count in a word problem) gets a second opinion from sampled lines; a negative one
+with no better sample passes through, a fractional one stands."""
 
 from __future__ import annotations
 
@@ -51,6 +52,43 @@ def test_word_problem_results_below_zero_are_out_of_range():
     assert not experts["word_problem"].gives_result("-2")
     assert experts["word_problem"].gives_result("0") and experts["word_problem"].gives_result("2.5")
     assert ArithmeticExpert.least_result is None and experts["subtract"].gives_result("-2")
+
+
+def test_word_problem_results_are_usually_whole():
+    experts = get_experts()
+    assert experts["word_problem"].usual_result("4") and experts["word_problem"].usual_result("0")
+    assert not experts["word_problem"].usual_result("2.5")
+    assert not experts["word_problem"].usual_result("-2")
+    assert experts["divide"].usual_result("2.5") and experts["subtract"].usual_result("-2")
+
+
+def test_a_fractional_result_gives_way_to_the_whole_one_most_samples_agree_on(router, monkeypatch):
+    router.greedy = "word_problem: 3 | /5 ->"
+    samples = ["word_problem: 3 | /5 ->", "word_problem: 3 | /5 ->", "word_problem: 3 | /5 ->",
+               "word_problem: 3 | +5 ->", "word_problem: 3 | *5 ->", "word_problem: 3 | +5 ->",
+               "word_problem: 3 | -5 ->", "chat: ->"]
+    script_samples(monkeypatch, samples)
+    [result] = router.route_batch([QUERY])
+    assert (result.spec, result.result, result.confidence) == ("3 | +5", "8", 2 / 8)
+    assert "2 of 8 sampled lines agree (the first line's result was unusual)" in result.note
+
+
+def test_a_fractional_result_stands_when_no_sample_is_whole(router, monkeypatch):
+    router.greedy = "word_problem: 3 | /5 ->"
+    script_samples(monkeypatch, ["word_problem: 3 | /5 ->"] * 4 + ["word_problem: 3 | -5 ->"] * 4)
+    [result] = router.route_batch([QUERY])
+    assert result.error is None and (result.spec, result.result) == ("3 | /5", "0.6")
+    assert "none of 8 sampled lines gave a usual result" in result.note
+
+
+def test_out_of_range_prefers_whole_samples_then_any_in_range(router, monkeypatch):
+    script_samples(monkeypatch, ["word_problem: 3 | /5 ->"] * 5 + ["word_problem: 5 | -3 ->"] * 2 + ["chat: ->"])
+    [result] = router.route_batch([QUERY])
+    assert (result.result, result.confidence) == ("2", 2 / 8)
+    script_samples(monkeypatch, ["word_problem: 3 | /5 ->"] * 5 + ["word_problem: 3 | -5 ->"] * 3)
+    [result] = router.route_batch([QUERY])
+    assert (result.result, result.confidence) == ("0.6", 5 / 8)
+    assert "(the first line's result was out of range)" in result.note
 
 
 def test_the_result_most_in_range_samples_agree_on_wins(router, monkeypatch):

@@ -7,6 +7,8 @@ the expert parses itself, with bounds on sizes and magnitudes.
 
 from __future__ import annotations
 
+import math
+
 import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -127,6 +129,10 @@ class Expert:
     #: The least result this expert gives to a query it should take, or ``None`` (no bound).
     #: The rewriter takes a second opinion on a line whose result is below it (:meth:`gives_result`).
     least_result: ClassVar[float | None] = None
+    #: Whether this expert's results are usually whole numbers. The rewriter takes a second
+    #: opinion on a fractional one and prefers a whole result that sampled lines agree on
+    #: (:meth:`usual_result`); with none, the fractional line stands.
+    whole_results: ClassVar[bool] = False
 
     def prepare(self) -> None:
         """Load what the expert needs before its first call (an index, a table), so the
@@ -158,6 +164,19 @@ class Expert:
             return float(result) >= self.least_result
         except ValueError:
             return True
+
+    def usual_result(self, result: str) -> bool:
+        """Whether ``result`` is in range and, for an expert with :attr:`whole_results`,
+        a whole number: the results a line needs no second opinion on."""
+        if not self.gives_result(result):
+            return False
+        if not self.whole_results:
+            return True
+        try:
+            value = float(result)
+        except ValueError:
+            return True
+        return not math.isfinite(value) or value == round(value)
 
     def canonical_spec(self, spec: str) -> str:
         """A normal form of ``spec`` for spec-accuracy comparisons
