@@ -226,7 +226,8 @@ class TrainedCoTRewriter(host_rewriter_base()):
                                     stop_token_ids=[self._eot], token_checks=checks) if n else [[] for _ in redo]
         for j, (k, group) in enumerate(zip(redo, groups)):
             first = results[k]
-            in_range, usual = self._vote(first, group, checks[j * n:(j + 1) * n] if checks else None)
+            in_range = self._vote(first, group, checks[j * n:(j + 1) * n] if checks else None)
+            usual = {key: votes for key, votes in in_range.items() if self.experts[key[0]].usual_result(key[1])}
             in_range_first = self.experts[first.expert].gives_result(first.result)
             if usual:
                 why = "unusual" if in_range_first else "out of range"
@@ -248,10 +249,9 @@ class TrainedCoTRewriter(host_rewriter_base()):
             first.note = "; ".join(filter(None, [first.note, f"{len(agreeing)} of {n} sampled lines agree "
                                                  f"(the first line's result was {why})"]))
 
-    def _vote(self, first: RouteResult, group: list[Decoded], checks) -> tuple[dict, dict]:
-        """Run the sampled lines; group their results, in range and usual, by (expert, result)."""
+    def _vote(self, first: RouteResult, group: list[Decoded], checks) -> dict[tuple, list[RouteResult]]:
+        """Run the sampled lines; group those with an in-range result by (expert, result)."""
         in_range: dict[tuple, list[RouteResult]] = {}
-        usual: dict[tuple, list[RouteResult]] = {}
         for i, out in enumerate(group):
             if checks is not None and not checks[i].constraint.allows(out.text):
                 continue  # nothing the constraint accepted was likely enough: not a line to run
@@ -259,12 +259,9 @@ class TrainedCoTRewriter(host_rewriter_base()):
             self._execute(sample, out)
             if self.routing == "hidden" and sample.expert != first.expert:
                 continue  # the hidden state chose the expert; a sample only gets its spec a second opinion
-            if sample.error is not None or not self.experts[sample.expert].gives_result(sample.result):
-                continue
-            in_range.setdefault((sample.expert, sample.result), []).append(sample)
-            if self.experts[sample.expert].usual_result(sample.result):
-                usual.setdefault((sample.expert, sample.result), []).append(sample)
-        return in_range, usual
+            if sample.error is None and self.experts[sample.expert].gives_result(sample.result):
+                in_range.setdefault((sample.expert, sample.result), []).append(sample)
+        return in_range
 
     def _constraint(self, query: str, head: str = "") -> ConstrainedChoice:
         stops = {self._eot, *self.tokenizer.eos_token_ids}

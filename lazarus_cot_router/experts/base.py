@@ -7,8 +7,6 @@ the expert parses itself, with bounds on sizes and magnitudes.
 
 from __future__ import annotations
 
-import math
-
 import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -173,10 +171,9 @@ class Expert:
         if not self.whole_results:
             return True
         try:
-            value = float(result)
+            return float(result).is_integer()
         except ValueError:
             return True
-        return not math.isfinite(value) or value == round(value)
 
     def canonical_spec(self, spec: str) -> str:
         """A normal form of ``spec`` for spec-accuracy comparisons
