@@ -19,12 +19,14 @@ plus a few grammar words, so decoding can rule those mistakes out. Three modes
   "twelve" ``12``); an expert may instead list the specs it accepts (``time``:
   the places the query names, or a zone name); the spec must stay a prefix of
   the expert's grammar; a word is begun only where a query word it starts may
-  still finish it;
+  still finish it; numbers an expert says the spec must all copy
+  (``SpecVocabulary.copies_all``: a schedule's durations) are all used;
 * ``full``: ``generic`` plus each expert's ordering rules (``SpecVocabulary.numbers``,
   ``ordered``; :mod:`.ordering_rules`): a word problem's numbers in the query's order, a schedule's
-  durations and task names in the query's order with none left out; a line that
-  runs into a dead end under them is finished without them. These rules encode
+  durations and task names in the query's order; these rules encode
   how one kind of writer orders a request, so ``generic`` is the default.
+  A line that runs into a dead end under the rules of either mode is finished without
+  those beyond copying (and grammar).
 
 A line that no valid continuation can finish is ended at once (by
 :class:`~lazarus_cot_router.constrained_choice.ConstrainedChoice`, which applies
@@ -91,6 +93,8 @@ class _SpecRules:
     numbers_mark: str | None = None
     late_numbers: frozenset[str] = frozenset()
     order: tuple[str, ...] | None = None  # the query's words in order, if the spec copies them in order
+    copies_all: Counter = dataclasses.field(default_factory=Counter)  # numbers the spec must all use
+    copies_all_by: str | None = None
 
     @classmethod
     def build(cls, vocab: SpecVocabulary, query: str) -> "_SpecRules":
@@ -104,7 +108,8 @@ class _SpecRules:
         numbers = query_numbers(query) if vocab.numbers else ()
         order = tuple(key(w) for w in WORD.findall(query)) if vocab.ordered else None
         return cls(vocab.mode, vocab.keywords, vocab.phrases, vocab.pattern, vocab.case_sensitive,
-                   +counts, surface, vocab.numbers, numbers, vocab.numbers_mark, vocab.late_numbers, order)
+                   +counts, surface, vocab.numbers, numbers, vocab.numbers_mark, vocab.late_numbers, order,
+                   Counter(vocab.copies_all), vocab.copies_all_by)
 
     @property
     def empty(self) -> bool:
@@ -161,19 +166,21 @@ class LineConstraint:
         return cls({name: expert.spec_vocabulary(query) for name, expert in experts.items()}, query, mode)
 
     def relaxed(self) -> "LineConstraint":
-        """The same constraint with every expert's ordering rules dropped (the
-        numbers rule and the word order): what a line that has run into a dead
-        end under them is finished with (a word problem that states one number
-        cannot take the step its grammar needs; a schedule that skipped a task
-        has no name left after the last one it wrote)."""
+        """The same constraint with every expert's ordering rules and ``copies_all``
+        dropped: what a line that has run into a dead end under them is finished
+        with (a word problem that states one number cannot take the step its
+        grammar needs; a schedule that skipped a task has no name left after the
+        last one it wrote)."""
         relaxed = copy.copy(self)
-        relaxed.rules = {name: None if rules is None else dataclasses.replace(rules, numbers_rule=None, order=None)
+        relaxed.rules = {name: None if rules is None else dataclasses.replace(rules, numbers_rule=None, order=None,
+                                                                              copies_all=Counter())
                          for name, rules in self.rules.items()}
         return relaxed
 
     @property
     def can_relax(self) -> bool:
-        return any(rules is not None and (rules.numbers_rule or rules.order is not None) for rules in self.rules.values())
+        return any(rules is not None and (rules.numbers_rule or rules.order is not None or rules.copies_all)
+                   for rules in self.rules.values())
 
     def allows(self, text: str) -> bool:
         """Whether ``text`` (what the model wrote so far) can still become a
@@ -307,6 +314,8 @@ def _spec_ok(rules: _SpecRules, spec: str, complete: bool) -> bool:
             return False
     if rules.order is not None and not in_query_order(rules, done, open_word):
         return False
+    if rules.copies_all and not _copied_all(rules, spec, complete):
+        return False
     if rules.numbers_rule and not numbers_ok(rules, spec, open_word[:1].isdigit(), complete):
         return False
     if not open_word:
@@ -318,3 +327,13 @@ def _spec_ok(rules: _SpecRules, spec: str, complete: bool) -> bool:
         return bool(finishes)
     grammar = _compile(rules.pattern)
     return any(grammar.fullmatch(stripped + rest, partial=True) for rest in finishes)
+
+
+def _copied_all(rules: _SpecRules, spec: str, complete: bool) -> bool:
+    """Whether ``spec`` has used every number of ``rules.copies_all`` before its mark, once it
+    has written the mark or is complete."""
+    head, mark, _ = spec.partition(rules.copies_all_by) if rules.copies_all_by else (spec, "", "")
+    if not (mark or complete):
+        return True
+    used = Counter(w for w in WORD.findall(head) if w[0].isdigit())
+    return all(used[number] >= n for number, n in rules.copies_all.items())

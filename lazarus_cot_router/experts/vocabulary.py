@@ -120,6 +120,11 @@ class SpecVocabulary:
     #: Query words the spec may not copy, once per listing, as the query writes them: words the
     #: grammar writes as a keyword ("2 hours" is ``2hr``, so no task is named "hours").
     reserved: tuple[str, ...] = ()
+    #: Numbers the spec must copy, each as often as listed, all before ``copies_all_by`` once the
+    #: spec writes that mark: a schedule's durations (a plan leaves no task out) before its ``|``.
+    #: Both decoding modes keep this rule: it is what the spec means, not how a writer orders it.
+    copies_all: tuple[str, ...] = ()
+    copies_all_by: str | None = None
     # Ordering rules, applied by ``full`` decoding only (see ``lazarus_cot_router.constrain``):
     #: ``"all"``: the spec may end only once it has used every number of each
     #: sentence of the query it takes a number from; ``"in_order"``: the same,
@@ -183,7 +188,8 @@ def copy_vocabulary(query: str, *keywords: str, phrases: frozenset[str] = frozen
                     pattern: str | None = None, case_sensitive: bool = False,
                     needs_number: bool = False, computes: bool = False, reserved: tuple[str, ...] = (),
                     numbers: str | None = None, numbers_mark: str | None = None,
-                    late_numbers: frozenset[str] = frozenset(), ordered: bool = False) -> SpecVocabulary:
+                    late_numbers: frozenset[str] = frozenset(), ordered: bool = False,
+                    copies_all: tuple[str, ...] = (), copies_all_by: str | None = None) -> SpecVocabulary:
     """Query words plus ``keywords`` plus the digits of its number words (each
     as often as the query spells it); ``mode="never"`` if ``needs_number`` and
     the query has no number at all, or if ``computes`` (the expert does
@@ -194,4 +200,5 @@ def copy_vocabulary(query: str, *keywords: str, phrases: frozenset[str] = frozen
     if computes and unsupported_operation(query):
         return SpecVocabulary("never")
     return SpecVocabulary("copy", frozenset(keywords), phrases, pattern, case_sensitive, tuple(spelled),
-                          tuple(reserved), numbers, numbers_mark, late_numbers, ordered)
+                          tuple(reserved), tuple(copies_all), copies_all_by, numbers, numbers_mark, late_numbers,
+                          ordered)
