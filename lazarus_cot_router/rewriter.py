@@ -41,7 +41,6 @@ class RouteResult:
     spec: str | None = None
     result: str | None = None
     confidence: float = 0.0
-    least_token_probability: float = 1.0  # of the line's tokens, the one the model was least sure of
     error: str | None = None  # why this is a passthrough, if it is one
     note: str = ""  # e.g. that the query was truncated
     prompt_tokens: int = 0
@@ -73,9 +72,7 @@ class TrainedCoTRewriter(host_rewriter_base()):
     the usual ones agree on is taken (self-consistency). With none, an
     in-range first line stands, and one out of range takes the result most
     in-range samples agree on, or passes through when none is in range (or
-    ``resample`` is 0). A line with a usual result that the model wrote in
-    doubt (a token below :attr:`Expert.doubt_below`) gets one too, and gives
-    way only to a usual result more of the samples agree on than on its own."""
+    ``resample`` is 0)."""
 
     def __init__(
         self,
@@ -215,13 +212,11 @@ class TrainedCoTRewriter(host_rewriter_base()):
         return outs
 
     def _second_opinions(self, results: list[RouteResult], suffixes: list[list[int]], queries: list[str]) -> None:
-        """Resample the lines whose result their expert does not usually give, and those it
-        wrote in doubt (see the class)."""
-        n = self.resample
-        redo = [k for k, r in enumerate(results) if r.error is None and (
-            not self.experts[r.expert].usual_result(r.result) or (n and self._doubtful(r)))]
+        """Resample the lines whose result their expert does not usually give (see the class)."""
+        redo = [k for k, r in enumerate(results) if r.error is None and not self.experts[r.expert].usual_result(r.result)]
         if not redo:
             return
+        n = self.resample
         checks = None
         if self.decoding != "free" and n:
             checks = token_checks(self.experts, self.tokenizer, [queries[k] for k in redo],
@@ -234,20 +229,14 @@ class TrainedCoTRewriter(host_rewriter_base()):
             in_range = self._vote(first, group, checks[j * n:(j + 1) * n] if checks else None)
             usual = {key: votes for key, votes in in_range.items() if self.experts[key[0]].usual_result(key[1])}
             in_range_first = self.experts[first.expert].gives_result(first.result)
-            if self.experts[first.expert].usual_result(first.result):  # in doubt only
-                own = len(usual.get((first.expert, first.result), ()))
-                agreeing = max(usual.values(), key=len, default=[])
-                if len(agreeing) <= own:
-                    continue
-                why = f"the first line had a token under {self.experts[first.expert].doubt_below:.0%} likely"
-            elif usual:
-                why = f"the first line's result was {'unusual' if in_range_first else 'out of range'}"
+            if usual:
+                why = "unusual" if in_range_first else "out of range"
                 agreeing = max(usual.values(), key=len)
             elif in_range_first:
                 first.note = "; ".join(filter(None, [first.note, f"none of {n} sampled lines gave a usual result"]))
                 continue
             elif in_range:
-                why = "the first line's result was out of range"
+                why = "out of range"
                 agreeing = max(in_range.values(), key=len)
             else:
                 first.error = (f"{first.line} gives a result {first.expert} does not give, and none of "
@@ -258,10 +247,7 @@ class TrainedCoTRewriter(host_rewriter_base()):
                 best.raw, best.line, best.expert, best.spec, best.result)
             first.confidence = len(agreeing) / n
             first.note = "; ".join(filter(None, [first.note, f"{len(agreeing)} of {n} sampled lines agree "
-                                                 f"({why})"]))
-
-    def _doubtful(self, result: RouteResult) -> bool:
-        return result.least_token_probability < self.experts[result.expert].doubt_below
+                                                 f"(the first line's result was {why})"]))
 
     def _vote(self, first: RouteResult, group: list[Decoded], checks) -> dict[tuple, list[RouteResult]]:
         """Run the sampled lines; group those with an in-range result by (expert, result)."""
@@ -318,7 +304,6 @@ class TrainedCoTRewriter(host_rewriter_base()):
             return
         result.expert, result.spec = parsed.expert, parsed.spec
         result.confidence = name_probability(self.tokenizer, out) if confidence is None else confidence
-        result.least_token_probability = math.exp(min(out.logprobs, default=0.0))
         execute_route(result, self.experts)
 
     def to_action(self, result: RouteResult, available_experts: Sequence[str] | None = None):

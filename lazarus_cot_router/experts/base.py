@@ -131,10 +131,6 @@ class Expert:
     #: opinion on a fractional one and prefers a whole result that sampled lines agree on
     #: (:meth:`usual_result`); with none, the fractional line stands.
     whole_results: ClassVar[bool] = False
-    #: A line of this expert whose least likely token the model gave a probability below this
-    #: gets a second opinion too, and gives way to a usual result more sampled lines agree on
-    #: than on its own (0: never).
-    doubt_below: ClassVar[float] = 0.0
 
     def prepare(self) -> None:
         """Load what the expert needs before its first call (an index, a table), so the
