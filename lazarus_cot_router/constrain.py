@@ -25,8 +25,8 @@ plus a few grammar words, so decoding can rule those mistakes out. Three modes
   ``ordered``; :mod:`.ordering_rules`): a word problem's numbers in the query's order, a schedule's
   durations and task names in the query's order; these rules encode
   how one kind of writer orders a request, so ``generic`` is the default.
-  A line that runs into a dead end under the rules of either mode is finished without
-  those beyond copying (and grammar).
+  A line that runs into a dead end under ``copies_all`` or the ordering rules is
+  finished without them (grammar and copying still hold).
 
 A line that no valid continuation can finish is ended at once (by
 :class:`~lazarus_cot_router.constrained_choice.ConstrainedChoice`, which applies
