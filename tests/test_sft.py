@@ -103,6 +103,38 @@ def test_train_sft_overfits_and_reports(tiny_model_dir):
     assert all(r["phase"] == "sft" and r["tokens_per_s"] > 0 for r in log)
 
 
+def test_kept_frozen_states_give_the_loss_of_a_fresh_frozen_pass(tiny_model_dir):
+    model, tokenizer = _load(tiny_model_dir, "full", 1)
+    prefix_ids, rows = sft.encode_examples(tokenizer, EXAMPLES, SYSTEM)
+    start = sft.first_trained_layer(model)
+    prefix = sft.compute_prefix(model, prefix_ids, start)
+    kept = sft.FrozenStates()
+    for indices in ([0, 1, 2], [3, 4]):
+        batch = sft.make_batch([rows[i] for i in indices])
+        h = sft.frozen_forward(model, prefix, batch["tokens"])
+        kept.store(indices, [len(rows[i][0]) + len(rows[i][1]) - 1 for i in indices], h)
+    regrouped = [4, 0, 2]  # another batch: other neighbours, another padded width
+    batch = sft.make_batch([rows[i] for i in regrouped])
+    batch.pop("num_tokens")
+    assert kept.batch([4, 0, 1, 3], batch["tokens"].shape[1]) is not None
+    assert sft.FrozenStates().batch(regrouped, batch["tokens"].shape[1]) is None
+    fresh = sft.prefix_loss(model, start, prefix["hidden"], sft.frozen_forward(model, prefix, batch["tokens"]), batch)
+    reused = sft.prefix_loss(model, start, prefix["hidden"], kept.batch(regrouped, batch["tokens"].shape[1]), batch)
+    assert abs(fresh[0].item() - reused[0].item()) < 1e-4 and fresh[1].item() == reused[1].item()
+
+
+@pytest.mark.parametrize("pipeline", [True, False])
+def test_later_epochs_skip_the_frozen_blocks(tiny_model_dir, monkeypatch, pipeline):
+    model, tokenizer = _load(tiny_model_dir, "full", 1)
+    passes = []
+    real = sft.frozen_forward
+    monkeypatch.setattr(sft, "frozen_forward", lambda m, p, tokens: passes.append(tokens.shape[0]) or real(m, p, tokens))
+    config = TrainConfig(batch_size=2, sft_epochs=3, learning_rate=1e-3, num_layers=1, checkpoint_every=0)
+    log = []
+    sft.train_sft(model, tokenizer, EXAMPLES, config, system=SYSTEM, on_step=log.append, progress=False, pipeline=pipeline)
+    assert len(log) == 3 * 3 and sum(passes) == len(EXAMPLES)
+
+
 def test_plan_batches_cover_each_epoch_and_sort_within_windows():
     lengths = [5, 1, 4, 2, 3, 9, 7]
     plan = sft.plan_batches(lengths, epochs=3, batch_size=2, seed=0, window=2)

@@ -11,7 +11,10 @@ tokens. Only the last ``num_layers`` blocks train, so:
   keys/values broadcast to the batch (causal attention aligned to the end of
   the keys; padding sits after every real token so no real query sees it);
 * the final norm and the 49k-vocabulary head run only at the positions that
-  predict a target token; the loss is the mean cross-entropy over them.
+  predict a target token; the loss is the mean cross-entropy over them;
+* with more than one epoch, each example's hidden states entering the first
+  trained block are kept from its first pass (:class:`FrozenStates`), so later
+  epochs skip the frozen blocks.
 
 :func:`prefix_loss` equals the naive per-example full-sequence loss (tested to
 1e-4). Gradients are summed per rank and divided by the global token count, so
@@ -72,6 +75,26 @@ class FixedPrefixCache:
             mx.concatenate([mx.broadcast_to(self.keys, shape), keys], axis=2),
             mx.concatenate([mx.broadcast_to(self.values, shape), values], axis=2),
         )
+
+
+class FrozenStates:
+    """Each example's hidden states entering the first trained block, kept from
+    its first pass: the frozen blocks never change, so a later epoch takes them
+    from here instead of running those blocks again."""
+
+    def __init__(self):
+        self._states: dict[int, mx.array] = {}
+
+    def store(self, indices: Sequence[int], lengths: Sequence[int], h: mx.array) -> None:
+        for b, (i, n) in enumerate(zip(indices, lengths)):
+            self._states[i] = h[b, :n]
+
+    def batch(self, indices: Sequence[int], width: int) -> mx.array | None:
+        """The batch's right-padded hidden states, or None unless every example is kept."""
+        if any(i not in self._states for i in indices):
+            return None
+        rows = [self._states[i] for i in indices]
+        return mx.stack([mx.pad(r, [(0, width - r.shape[0]), (0, 0)]) for r in rows])
 
 
 def encode_examples(tokenizer, examples, system: str) -> tuple[list[int], list[tuple[list[int], list[int]]]]:
@@ -280,6 +303,7 @@ def train_sft(
     group=None,
     progress: bool = True,
     pipeline: bool = True,
+    keep_frozen: bool = True,
 ) -> dict:
     """Train the (already ``setup_trainable``) model for ``config.sft_epochs``.
 
@@ -288,7 +312,9 @@ def train_sft(
     at the end; ``on_step(metrics)`` after every step, where ``tokens`` counts
     every example's full sequence (prefix + suffix + target, what a trainer
     without prefix sharing processes). With ``pipeline``, the next batch's pass
-    through the frozen blocks overlaps this step. Returns the final state."""
+    through the frozen blocks overlaps this step; with ``keep_frozen`` and more than
+one epoch, later epochs reuse each example's first pass (:class:`FrozenStates`).
+Returns the final state."""
     group = group or mx.distributed.init()
     rank, size = group.rank(), group.size()
     if config.batch_size % size:
@@ -312,11 +338,21 @@ def train_sft(
     # its own while this step trains: the single-threaded parts of one (Adam, softmax) leave a
     # core to the other (bench/sft_pipeline.py).
     frozen_stream = mx.new_stream(mx.default_device())
+    kept = FrozenStates() if keep_frozen and config.sft_epochs > 1 else None
 
-    def frozen_hidden(batch):
-        with mx.stream(frozen_stream):
+    def frozen_hidden(batch, k: int, overlap: bool):
+        indices = list(batches[k])[rank::size]
+        h = kept.batch(indices, batch["tokens"].shape[1]) if kept is not None else None
+        if h is not None:
+            return h
+        if overlap:
+            with mx.stream(frozen_stream):
+                h = frozen_forward(model, prefix, batch["tokens"])
+            mx.async_eval(h)
+        else:
             h = frozen_forward(model, prefix, batch["tokens"])
-        mx.async_eval(h)
+        if kept is not None:
+            kept.store(indices, [len(rows[i][0]) + len(rows[i][1]) - 1 for i in indices], h)
         return h
 
     model.train()
@@ -324,19 +360,19 @@ def train_sft(
     it = step0
     upcoming = iter(iterate_batches(rows, batches, start_step=step0, rank=rank, size=size))
     following = next(upcoming, None)
-    following_hidden = frozen_hidden(following) if pipeline and following is not None else None
+    following_hidden = frozen_hidden(following, step0, True) if pipeline and following is not None else None
     while following is not None and it < total:
         it += 1
         tic = time.perf_counter()
         batch = following
-        h = following_hidden if pipeline else frozen_forward(model, prefix, batch["tokens"])
+        h = following_hidden if pipeline else frozen_hidden(batch, it - 1, False)
         batch.pop("num_tokens")
         num_tokens = sum(len(prefix_ids) + len(rows[i][0]) + len(rows[i][1]) for i in batches[it - 1])
         lvalue, ntoks = step(prefix["hidden"], h, batch)
         mx.async_eval(compiled_state, lvalue, ntoks)
         following = next(upcoming, None)
         if pipeline and following is not None:
-            following_hidden = frozen_hidden(following)
+            following_hidden = frozen_hidden(following, it, True)
         mx.eval(compiled_state, lvalue, ntoks)
         elapsed = time.perf_counter() - tic
         metrics = {

@@ -1,0 +1,85 @@
+"""SFT over two epochs with and without kept frozen states, side by side in one process.
+
+    python -m lazarus_cot_router.blas python bench/sft_epochs.py [--examples 48] [--epochs 2] [--rounds 2]
+
+With more than one epoch, ``training.sft.train_sft`` keeps each example's hidden
+states entering the first trained block from its first pass and reuses them in
+later epochs (``keep_frozen=True``, the default): the frozen blocks never change.
+This runs the same batches both ways, alternating which goes first in each
+round, each from the same weights and a fresh optimizer, and reports the step
+time of the first epoch and of the later ones (the first step of a run, which
+compiles, left out), their ratio, and whether both ways ended at the same loss
+(they compute the same thing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from training.config import TrainConfig  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="embedded", help="model SPEC")
+    parser.add_argument("--examples", type=int, default=48, help="training examples per run")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per run (at least 2)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of one run each way")
+    parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="SFT batch size")
+    parser.add_argument("--num-layers", type=int, default=TrainConfig.num_layers, help="trained blocks")
+    return parser
+
+
+def main(argv=None) -> int:
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+
+    from lazarus_cot_router.models import load
+    from lazarus_cot_router.plugins import get_experts
+    from lazarus_cot_router.prompts import router_system_prompt
+    from training.data import generate_split, training_mix
+    from training.sft import setup_trainable, train_sft
+
+    args = build_parser().parse_args(argv)
+    if args.epochs < 2:
+        raise SystemExit("--epochs must be at least 2: the first epoch is the same both ways")
+    experts = get_experts()
+    system = router_system_prompt(list(experts.values()))
+    examples = generate_split("train", args.examples, 0, experts=experts, mix=training_mix(list(experts.values())))
+    config = TrainConfig(examples=args.examples, batch_size=args.batch_size, num_layers=args.num_layers,
+                         sft_epochs=args.epochs, checkpoint_every=0)
+    model, tokenizer = load(args.model)
+    setup_trainable(model, config.fine_tune_type, config.num_layers)
+    start = [(k, mx.array(v)) for k, v in tree_flatten(model.trainable_parameters())]
+    seconds = {keep: {"first": 0.0, "later": 0.0} for keep in (False, True)}
+    losses: dict[bool, list[float]] = {False: [], True: []}
+    for round_ in range(args.rounds):
+        for keep in ((False, True) if round_ % 2 == 0 else (True, False)):
+            model.load_weights(start, strict=False)
+            steps: list[dict] = []
+            train_sft(model, tokenizer, examples, config, system=system, on_step=steps.append, progress=False,
+                      keep_frozen=keep)
+            for s in steps[1:]:
+                seconds[keep]["first" if s["epoch"] == 1 else "later"] += s["seconds"]
+            losses[keep].append(steps[-1]["loss"])
+        print(f"round {round_ + 1}: recomputed {sum(seconds[False].values()):.1f} s, "
+              f"kept {sum(seconds[True].values()):.1f} s", flush=True)
+    same = all(abs(a - b) <= 1e-4 * max(1.0, abs(a)) for a, b in zip(losses[False], losses[True]))
+    print(f"\n| SFT steps ({args.examples} examples, {args.epochs} epochs, batch {args.batch_size}, "
+          f"{args.num_layers} trained blocks, {args.rounds} rounds) | epoch 1 s | later epochs s |\n| --- | --- | --- |")
+    for keep, name in ((False, "frozen blocks run every epoch"), (True, "frozen states kept (default)")):
+        print(f"| {name} | {seconds[keep]['first']:.1f} | {seconds[keep]['later']:.1f} |")
+    later = seconds[False]["later"] / seconds[True]["later"]
+    whole = sum(seconds[False].values()) / sum(seconds[True].values())
+    print(f"\nlater epochs {later:.2f}x faster, the whole run {whole:.2f}x; same final loss both ways: {same}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
