@@ -1,13 +1,21 @@
-"""SFT with and without the frozen-blocks pipeline, side by side in one process.
+"""SFT with and without one of its frozen-block savings, side by side in one process.
 
     python -m lazarus_cot_router.blas python bench/sft_pipeline.py [--examples 48] [--rounds 4]
+    python -m lazarus_cot_router.blas python bench/sft_pipeline.py --compare kept --epochs 2 --rounds 2
 
-``training.sft.train_sft`` runs the next batch's pass through the frozen blocks
-on a second stream while the current step trains (``pipeline=True``, the
-default). This runs the same batches both ways, alternating which goes first
-in each round, each from the same weights and a fresh optimizer, and reports
-the step time (the first step of a run, which compiles, left out), the ratio,
-and whether both ways ended at the same loss (they compute the same thing).
+``training.sft.train_sft`` never changes the frozen blocks, and saves on them two ways:
+
+- ``pipeline`` (``--compare pipeline``, the default): the next batch's pass through
+  the frozen blocks runs on a second stream while the current step trains;
+- ``keep_frozen`` (``--compare kept``, with ``--epochs`` of 2 or more): each
+  example's hidden states entering the first trained block are kept from its
+  first pass, and later epochs reuse them.
+
+This runs the same batches with the saving off and on, alternating which goes
+first in each round, each from the same weights and a fresh optimizer, and
+reports the step time of the first epoch and of the later ones (the first step
+of a run, which compiles, left out), the ratio, and whether both ways ended at
+the same loss (they compute the same thing).
 """
 
 from __future__ import annotations
@@ -22,11 +30,15 @@ if str(ROOT) not in sys.path:
 
 from training.config import TrainConfig  # noqa: E402
 
+SAVINGS = {"pipeline": "pipeline", "kept": "keep_frozen"}
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="embedded", help="model SPEC")
+    parser.add_argument("--compare", choices=sorted(SAVINGS), default="pipeline", help="the saving to turn off and on")
     parser.add_argument("--examples", type=int, default=48, help="training examples per run")
+    parser.add_argument("--epochs", type=int, default=1, help="epochs per run (--compare kept needs 2 or more)")
     parser.add_argument("--rounds", type=int, default=4, help="rounds of one run each way")
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="SFT batch size")
     parser.add_argument("--num-layers", type=int, default=TrainConfig.num_layers, help="trained blocks")
@@ -44,29 +56,37 @@ def main(argv=None) -> int:
     from training.sft import setup_trainable, train_sft
 
     args = build_parser().parse_args(argv)
+    if args.compare == "kept" and args.epochs < 2:
+        raise SystemExit("--compare kept needs --epochs 2 or more: the first epoch is the same both ways")
     experts = get_experts()
     system = router_system_prompt(list(experts.values()))
     examples = generate_split("train", args.examples, 0, experts=experts, mix=training_mix(list(experts.values())))
-    config = TrainConfig(examples=args.examples, batch_size=args.batch_size, num_layers=args.num_layers, checkpoint_every=0)
+    config = TrainConfig(examples=args.examples, batch_size=args.batch_size, num_layers=args.num_layers,
+                         sft_epochs=args.epochs, checkpoint_every=0)
     model, tokenizer = load(args.model)
     setup_trainable(model, config.fine_tune_type, config.num_layers)
     start = [(k, mx.array(v)) for k, v in tree_flatten(model.trainable_parameters())]
-    seconds = {False: 0.0, True: 0.0}
+    seconds = {on: {"first": 0.0, "later": 0.0} for on in (False, True)}
     losses: dict[bool, list[float]] = {False: [], True: []}
     for round_ in range(args.rounds):
-        for pipeline in ((False, True) if round_ % 2 == 0 else (True, False)):
+        for on in ((False, True) if round_ % 2 == 0 else (True, False)):
             model.load_weights(start, strict=False)
             steps: list[dict] = []
             train_sft(model, tokenizer, examples, config, system=system, on_step=steps.append, progress=False,
-                      pipeline=pipeline)
-            seconds[pipeline] += sum(s["seconds"] for s in steps[1:])
-            losses[pipeline].append(steps[-1]["loss"])
-        print(f"round {round_ + 1}: sequential {seconds[False]:.1f} s, pipelined {seconds[True]:.1f} s", flush=True)
+                      **{SAVINGS[args.compare]: on})
+            for step in steps[1:]:
+                seconds[on]["first" if step["epoch"] == 1 else "later"] += step["seconds"]
+            losses[on].append(steps[-1]["loss"])
+        print(f"round {round_ + 1}: {args.compare} off {sum(seconds[False].values()):.1f} s, "
+              f"on {sum(seconds[True].values()):.1f} s", flush=True)
     same = all(abs(a - b) <= 1e-4 * max(1.0, abs(a)) for a, b in zip(losses[False], losses[True]))
-    print(f"\n| SFT steps ({args.examples} examples, batch {args.batch_size}, {args.num_layers} trained blocks, "
-          f"{args.rounds} rounds) | seconds |\n| --- | --- |")
-    print(f"| sequential | {seconds[False]:.1f} |\n| pipelined (default) | {seconds[True]:.1f} |")
-    print(f"\nspeed-up {seconds[False] / seconds[True]:.2f}x; same final loss both ways: {same}")
+    print(f"\n| SFT steps ({args.examples} examples, {args.epochs} epochs, batch {args.batch_size}, "
+          f"{args.num_layers} trained blocks, {args.rounds} rounds) | epoch 1 s | later epochs s |\n| --- | --- | --- |")
+    for on in (False, True):
+        print(f"| {args.compare} {'on (default)' if on else 'off'} | {seconds[on]['first']:.1f} | {seconds[on]['later']:.1f} |")
+    total = {on: sum(seconds[on].values()) for on in (False, True)}
+    later = f"later epochs {seconds[False]['later'] / seconds[True]['later']:.2f}x, " if args.epochs > 1 else ""
+    print(f"\nspeed-up: {later}the whole run {total[False] / total[True]:.2f}x; same final loss both ways: {same}")
     return 0
 
 
