@@ -312,9 +312,9 @@ def train_sft(
     at the end; ``on_step(metrics)`` after every step, where ``tokens`` counts
     every example's full sequence (prefix + suffix + target, what a trainer
     without prefix sharing processes). With ``pipeline``, the next batch's pass
-    through the frozen blocks overlaps this step; with ``keep_frozen`` and more than
-one epoch, later epochs reuse each example's first pass (:class:`FrozenStates`).
-Returns the final state."""
+    through the frozen blocks overlaps this step; with ``keep_frozen`` and more
+    than one epoch, later epochs reuse each example's first pass through them
+    (:class:`FrozenStates`). Returns the final state."""
     group = group or mx.distributed.init()
     rank, size = group.rank(), group.size()
     if config.batch_size % size:
