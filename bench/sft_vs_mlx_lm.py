@@ -65,7 +65,8 @@ def run_ours(args) -> dict:
     examples, system = _examples(args)
     model, tokenizer = load(args.model)
     config = TrainConfig(model=args.model, examples=args.examples, batch_size=args.batch_size, sft_epochs=1, learning_rate=args.learning_rate,
-                         fine_tune_type=args.fine_tune_type, num_layers=args.num_layers, seed=args.seed, checkpoint_every=0)
+                         fine_tune_type=args.fine_tune_type, num_layers=args.num_layers, seed=args.seed, checkpoint_every=0,
+                         operator_weight=1.0)  # mlx_lm weighs every target token alike
     mx.random.seed(args.seed)
     setup_trainable(model, config.fine_tune_type, config.num_layers, config.lora_parameters)
     prefix, rows = encode_examples(tokenizer, examples, system)

@@ -26,6 +26,7 @@ from lazarus_cot_router.experts.word_problem import (
     Operation,
     evaluate,
     numbers_of,
+    operator_offsets,
     parse_spec,
     write_spec,
 )
@@ -468,6 +469,30 @@ def test_word_problem_pattern_agrees_with_parser(spec):
     except (SpecSyntaxError, LimitError):
         parsed = False
     assert bool(regex.fullmatch(SPEC_PATTERN, spec.strip())) == parsed, spec
+
+
+def _operations(expression) -> list[str]:
+    if isinstance(expression, str):
+        return []
+    return _operations(expression.left) + [expression.op] + _operations(expression.right)
+
+
+@FUZZ
+@given(spec=st.text(alphabet="0123456789.-+*/ |:()eg", max_size=40))
+def test_operator_offsets_point_at_each_step_operator(spec):
+    try:
+        expression = parse_spec(spec).expression
+    except (SpecSyntaxError, LimitError):
+        return
+    offsets = operator_offsets(spec)
+    assert sorted(spec[i] for i in offsets) == sorted(_operations(expression)), spec
+    assert offsets == sorted(set(offsets)) and all(i > spec.index("|") for i in offsets)
+
+
+def test_operator_offsets_leave_a_number_sign_alone():
+    spec = " eggs: 16 | -3 *(2 - -4)"
+    assert [spec[i] for i in operator_offsets(spec)] == ["-", "*", "-"]
+    assert operator_offsets(spec) == [12, 15, 19]
 
 
 def _expressions():

@@ -41,7 +41,8 @@ def test_unknown_yaml_key_is_named(tmp_path):
         resolve_config({}, path)
 
 
-@pytest.mark.parametrize("text,match", [("- a\n- b\n", "mapping"), ("a: [\n", "not valid YAML"), ("fine_tune_type: dora\n", "fine_tune_type")])
+@pytest.mark.parametrize("text,match", [("- a\n- b\n", "mapping"), ("a: [\n", "not valid YAML"), ("fine_tune_type: dora\n", "fine_tune_type"),
+                                        ("operator_weight: 0\n", "operator_weight"), ("operator_weight: heavy\n", "operator_weight")])
 def test_bad_config_files_exit_2(tmp_path, capsys, text, match):
     path = tmp_path / "c.yaml"
     path.write_text(text)

@@ -11,7 +11,8 @@ tokens. Only the last ``num_layers`` blocks train, so:
   keys/values broadcast to the batch (causal attention aligned to the end of
   the keys; padding sits after every real token so no real query sees it);
 * the final norm and the 49k-vocabulary head run only at the positions that
-  predict a target token; the loss is the mean cross-entropy over them;
+  predict a target token; the loss is the mean cross-entropy over them
+  (weighted, with ``operator_weight``: :mod:`training.loss_weights`);
 * with more than one epoch, each example's hidden states entering the first
   trained block are kept from its first pass (:class:`FrozenStates`), so later
   epochs skip the frozen blocks.
@@ -53,6 +54,8 @@ from tqdm import tqdm
 
 from lazarus_cot_router import fast_math
 from lazarus_cot_router.prompts import encode_prompt, encode_target
+
+from .loss_weights import target_weights
 
 PAD_TO = 8
 SORT_WINDOW = 32  # batches sorted by length together: at batch 8, 11% padding instead of 19% (bench/sft_padding.py)
@@ -185,9 +188,10 @@ def compute_prefix(model: nn.Module, prefix_ids: Sequence[int], start: int) -> d
     return {"hidden": h, "frozen": frozen}
 
 
-def make_batch(rows: Sequence[tuple[list[int], list[int]]]) -> dict:
+def make_batch(rows: Sequence[tuple[list[int], list[int]]], weights: Sequence[Sequence[float]] | None = None) -> dict:
     """Right-padded ``suffix + target[:-1]`` inputs and, for every target
-    token, the flat index of the position that predicts it."""
+    token, the flat index of the position that predicts it and its loss weight
+    (``weights``, one list per row; 1 for every token when None)."""
     inputs = [s + t[:-1] for s, t in rows]
     width = PAD_TO * math.ceil(max(map(len, inputs)) / PAD_TO)
     tokens = np.zeros((len(rows), width), np.int32)
@@ -199,8 +203,10 @@ def make_batch(rows: Sequence[tuple[list[int], list[int]]]) -> dict:
         labels.extend(target)
     n = len(labels)
     padded = PAD_TO * math.ceil(n / PAD_TO)
-    weights = np.zeros(padded, np.float32)
-    weights[:n] = 1.0
+    weights = np.concatenate([np.asarray(w, np.float32) for w in weights]) if weights is not None else np.ones(n, np.float32)
+    if weights.shape != (n,):
+        raise ValueError(f"{weights.shape[0]} loss weights for {n} target tokens")
+    weights = np.pad(weights, (0, padded - n))
     positions += [0] * (padded - n)
     labels += [0] * (padded - n)
     return {
@@ -234,7 +240,8 @@ def target_logits(model: nn.Module, start: int, prefix_hidden: mx.array, h: mx.a
 
 
 def prefix_loss(model: nn.Module, start: int, prefix_hidden: mx.array, h: mx.array, batch: dict) -> tuple[mx.array, mx.array]:
-    """Summed cross-entropy over the batch's target tokens and their count.
+    """Weighted sum of the cross-entropy over the batch's target tokens and the
+    sum of their weights (their count when every token weighs 1).
 
     ``prefix_hidden`` and ``h`` are the hidden states of the shared prefix and
     of the batch entering block ``start``."""
@@ -243,11 +250,13 @@ def prefix_loss(model: nn.Module, start: int, prefix_hidden: mx.array, h: mx.arr
     return ce.astype(mx.float32).sum(), batch["weights"].sum()
 
 
-def iterate_batches(rows, batches: Sequence[Sequence[int]], *, start_step: int = 0, rank: int = 0, size: int = 1) -> Iterator[dict]:
+def iterate_batches(rows, batches: Sequence[Sequence[int]], *, start_step: int = 0, rank: int = 0, size: int = 1,
+                    weights: Sequence[Sequence[float]] | None = None) -> Iterator[dict]:
     """The batches from ``start_step`` on; each rank gets every ``size``-th
-    example of a batch."""
+    example of a batch (with its tokens' loss ``weights``, one list per row)."""
     for batch in batches[start_step:]:
-        yield make_batch([rows[i] for i in list(batch)[rank::size]])
+        indices = list(batch)[rank::size]
+        yield make_batch([rows[i] for i in indices], None if weights is None else [weights[i] for i in indices])
 
 
 def plan_batches(lengths: Sequence[int], epochs: int, batch_size: int, seed: int, window: int = SORT_WINDOW) -> list[list[int]]:
@@ -320,6 +329,7 @@ def train_sft(
     if config.batch_size % size:
         raise ValueError(f"batch_size {config.batch_size} is not divisible by the {size} ranks")
     prefix_ids, rows = encode_examples(tokenizer, examples, system)
+    weights = target_weights(tokenizer, examples, rows, config.operator_weight)
     state = dict(state or {})
     batches = state.get("batches") or plan_batches([len(s) + len(t) for s, t in rows], config.sft_epochs, config.batch_size, config.seed)
     if size > 1:
@@ -358,7 +368,7 @@ def train_sft(
     model.train()
     bar = tqdm(total=total, initial=step0, desc="sft", unit="step", disable=not progress or rank != 0, dynamic_ncols=True)
     it = step0
-    upcoming = iter(iterate_batches(rows, batches, start_step=step0, rank=rank, size=size))
+    upcoming = iter(iterate_batches(rows, batches, start_step=step0, rank=rank, size=size, weights=weights))
     following = next(upcoming, None)
     following_hidden = frozen_hidden(following, step0, True) if pipeline and following is not None else None
     while following is not None and it < total:
@@ -368,6 +378,7 @@ def train_sft(
         h = following_hidden if pipeline else frozen_hidden(batch, it - 1, False)
         batch.pop("num_tokens")
         num_tokens = sum(len(prefix_ids) + len(rows[i][0]) + len(rows[i][1]) for i in batches[it - 1])
+        target_tokens = sum(len(rows[i][1]) for i in batches[it - 1])
         lvalue, ntoks = step(prefix["hidden"], h, batch)
         mx.async_eval(compiled_state, lvalue, ntoks)
         following = next(upcoming, None)
@@ -380,7 +391,7 @@ def train_sft(
             "step": it,
             "epoch": math.ceil(it * config.sft_epochs / total),
             "loss": lvalue.item(),
-            "target_tokens": int(ntoks.item()),
+            "target_tokens": target_tokens,
             "tokens": num_tokens,
             "tokens_per_s": num_tokens / elapsed,
             "seconds": elapsed,

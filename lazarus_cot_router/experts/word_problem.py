@@ -85,6 +85,7 @@ class _Parser:
 
     def __init__(self, text: str, position: int):
         self.text, self.position, self.ops = text, position, 0
+        self.operator_offsets: list[int] = []
 
     def near(self) -> str:
         return repr(self.text[self.position:self.position + 20])
@@ -96,6 +97,7 @@ class _Parser:
             if not operator:
                 return value
             self.position = operator.end()
+            self.operator_offsets.append(operator.start(1))
             value = Operation(operator.group(1), value, self.operand(depth))
             self.ops += 1
             if self.ops > MAX_OPS:
@@ -127,6 +129,18 @@ def parse_spec(spec: str) -> ParsedSpec:
     """Parse ``spec`` (number tokens kept as written); :class:`SpecSyntaxError`
     if it does not follow the grammar, :class:`LimitError` past ``MAX_OPS``
     steps (nested ones counted) or ``MAX_DEPTH`` nested parentheses."""
+    return _parse(spec)[0]
+
+
+def operator_offsets(spec: str) -> list[int]:
+    """Where in ``spec`` each step's operator is written (character offsets, in
+    the order written), so a trainer can find the tokens that choose them."""
+    parser = _parse(spec)[1]
+    lead = len(spec) - len(spec.lstrip())
+    return [lead + offset for offset in parser.operator_offsets]
+
+
+def _parse(spec: str) -> tuple[ParsedSpec, _Parser]:
     text = require_spec(spec)
     head = _HEAD.match(text)
     if not head:
@@ -138,7 +152,7 @@ def parse_spec(spec: str) -> ParsedSpec:
     if not parser.ops:
         raise SpecSyntaxError("word_problem needs at least one operation after '|'")
     entity = " ".join(head.group(1).split()) if head.group(1) else None
-    return ParsedSpec(entity, expression)
+    return ParsedSpec(entity, expression), parser
 
 
 def evaluate(expression: Expression) -> Decimal:

@@ -1,0 +1,71 @@
+"""Per-token weights for the SFT loss: the tokens that choose a word problem's
+operators can count for more than the rest of the line.
+
+A word problem's line is mostly copied (its numbers come from the query under
+the copy constraint); what the model has to decide is each step's operator,
+and that is where its errors are. The operators are found by the word_problem
+grammar's own parser (:func:`~lazarus_cot_router.experts.word_problem.operator_offsets`),
+so a ``-`` inside a number such as ``-2`` is never mistaken for one, and mapped
+to tokens by decoding the target a token at a time, which works for any
+tokenizer.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from lazarus_cot_router.experts.word_problem import operator_offsets
+from lazarus_cot_router.prompts import target_text
+
+
+def operator_positions(expert: str, spec: str) -> list[int]:
+    """Character offsets, in the target line, of a word_problem spec's step
+    operators (none for any other expert)."""
+    if expert != "word_problem":
+        return []
+    line = target_text(expert, spec)
+    start = line.index(spec, len(expert))
+    return [start + offset for offset in operator_offsets(spec)]
+
+
+def token_ends(tokenizer, ids: Sequence[int]) -> list[int] | None:
+    """The length of the text decoded from ``ids[:k + 1]`` for each ``k``, or
+    None when a prefix does not decode to a prefix of the whole (a tokenizer
+    that rewrites text as it decodes)."""
+    whole = tokenizer.decode(list(ids))
+    ends = []
+    for k in range(1, len(ids) + 1):
+        text = tokenizer.decode(list(ids[:k]))
+        if not whole.startswith(text):
+            return None
+        ends.append(len(text))
+    return ends
+
+
+def operator_token_weights(tokenizer, expert: str, spec: str, target_ids: Sequence[int], weight: float) -> list[float]:
+    """One weight per target token (the line's tokens, then end of turn):
+    ``weight`` for a token that writes a step operator, 1 for the rest. Every
+    token weighs 1 when the decoded line is not the target text."""
+    weights = [1.0] * len(target_ids)
+    positions = operator_positions(expert, spec)
+    if not positions or weight == 1.0:
+        return weights
+    line_ids = target_ids[:-1]
+    ends = token_ends(tokenizer, line_ids)
+    if ends is None or tokenizer.decode(list(line_ids)) != target_text(expert, spec):
+        return weights
+    start = 0
+    for k, end in enumerate(ends):
+        if any(start <= p < end for p in positions):
+            weights[k] = weight
+        start = end
+    return weights
+
+
+def target_weights(tokenizer, examples, rows: Sequence[tuple[list[int], list[int]]], operator_weight: float) -> list[list[float]] | None:
+    """Per-token loss weights for ``rows`` (from :func:`training.sft.encode_examples`
+    on ``examples``), or None when every token weighs the same."""
+    if operator_weight == 1.0:
+        return None
+    return [operator_token_weights(tokenizer, ex.expert, ex.spec, target, operator_weight)
+            for ex, (_, target) in zip(examples, rows)]
