@@ -31,9 +31,11 @@ CLOCK = fixed_clock
 #: The smallest recipe found that routes every query below right on each of seeds 0, 1 and 2: SFT
 #: only, 400 examples at twice the default learning rate (about 3.5 minutes on two cores). With
 #: 240 or 320 examples the adapter still picks the wrong arithmetic expert for some seeds
-#: ("What is 12 * 5?" as divide or chat). RL and the held-out evaluation are left out.
+#: ("What is 12 * 5?" as divide or chat). RL and the held-out evaluation are left out. Every loss
+#: token weighs alike, as when the recipe was found: with the operators weighted 3 (the default)
+#: this recipe wrote "+5" for "gives away 5" on seed 0.
 RECIPE = {"examples": 400, "mawps_examples": 0, "clinc_examples": 0, "batch_size": 4, "learning_rate": 1e-3, "num_layers": 10, "rl_iters": 0, "eval_examples": 0,
-          "checkpoint_every": 0, "seed": 0}
+          "checkpoint_every": 0, "seed": 0, "operator_weight": 1.0}
 
 # query, the routing line, the plugin Lazarus dispatches to, its answer
 ROUTED = [
