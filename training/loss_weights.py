@@ -28,18 +28,17 @@ def operator_positions(expert: str, spec: str) -> list[int]:
     return [start + offset for offset in operator_offsets(spec)]
 
 
-def token_ends(tokenizer, ids: Sequence[int]) -> list[int] | None:
+def token_ends(tokenizer, ids: Sequence[int], text: str) -> list[int] | None:
     """The length of the text decoded from ``ids[:k + 1]`` for each ``k``, or
-    None when a prefix does not decode to a prefix of the whole (a tokenizer
-    that rewrites text as it decodes)."""
-    whole = tokenizer.decode(list(ids))
+    None unless every prefix decodes to a prefix of ``text`` and all of ``ids``
+    to ``text`` itself (a tokenizer that rewrites text as it decodes)."""
     ends = []
     for k in range(1, len(ids) + 1):
-        text = tokenizer.decode(list(ids[:k]))
-        if not whole.startswith(text):
+        decoded = tokenizer.decode(list(ids[:k]))
+        if not text.startswith(decoded):
             return None
-        ends.append(len(text))
-    return ends
+        ends.append(len(decoded))
+    return ends if ends and ends[-1] == len(text) else None
 
 
 def operator_token_weights(tokenizer, expert: str, spec: str, target_ids: Sequence[int], weight: float) -> list[float]:
@@ -50,9 +49,8 @@ def operator_token_weights(tokenizer, expert: str, spec: str, target_ids: Sequen
     positions = operator_positions(expert, spec)
     if not positions or weight == 1.0:
         return weights
-    line_ids = target_ids[:-1]
-    ends = token_ends(tokenizer, line_ids)
-    if ends is None or tokenizer.decode(list(line_ids)) != target_text(expert, spec):
+    ends = token_ends(tokenizer, target_ids[:-1], target_text(expert, spec))
+    if ends is None:
         return weights
     start = 0
     for k, end in enumerate(ends):
