@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     model, tokenizer = load(config.model)
     experts = get_experts()
     examples = training_examples(config.examples, config.seed, list(experts.values()),
-                                 mawps=config.mawps_examples, clinc=config.clinc_examples)
+                                 mawps=config.mawps_examples, clinc=config.clinc_examples,
+                                 distractor_share=config.distractor_share)
     setup_trainable(model, config.fine_tune_type, config.num_layers, config.lora_parameters)
     model.load_weights(str(args.sft_adapter / "adapters.safetensors"), strict=False)
     log = MetricsLog(args.out / "metrics.jsonl")

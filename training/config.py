@@ -35,6 +35,7 @@ class TrainConfig:
     seed: int = field(default=0, metadata={"help": "Seed for data generation, data order, LoRA init and sampling."})
     examples: int = field(default=1000, metadata={"help": "Number of generated training examples (training.generators: the built-in experts' generators, a plugin's own sample_example)."})
     mawps_examples: int = field(default=2000, metadata={"help": "Word problems drawn from the MAWPS + ASDiv-A training split (public corpus, corpora.mawps; 2,605 in all)."})
+    distractor_share: float = field(default=0.0, metadata={"help": "Share of the MAWPS + ASDiv-A problems that get another training problem's opening statement, with a number the answer does not use, inserted before the question (training.distractors); the spec stays the same. 0.3 lifted MAWPS dev problems with an unused number and lowered MAWPS dev overall on two seeds (docs/training.md)."})
     clinc_examples: int = field(default=300, metadata={"help": "Queries drawn from the CLINC150 training split (public corpus, corpora.clinc150): every time and calculator query it maps to an expert, the rest chat."})
     sft_epochs: int = field(default=1, metadata={"help": "Epochs of supervised fine-tuning (0 skips SFT)."})
     batch_size: int = field(default=8, metadata={"help": "SFT examples per optimizer step (split across ranks when distributed). 8 trains an example in about a fifth less time than 4 (the shared prefix runs through the trained blocks once per step)."})
@@ -73,6 +74,8 @@ class TrainConfig:
             raise ConfigError(f"warmup_steps must be at least 0, not {self.warmup_steps}")
         if isinstance(self.operator_weight, bool) or not isinstance(self.operator_weight, (int, float)) or not self.operator_weight > 0:
             raise ConfigError(f"operator_weight must be a number above 0, not {self.operator_weight!r}")
+        if isinstance(self.distractor_share, bool) or not isinstance(self.distractor_share, (int, float)) or not 0 <= self.distractor_share <= 1:
+            raise ConfigError(f"distractor_share must be a number from 0 to 1, not {self.distractor_share!r}")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, not {self.batch_size}")
         unknown = set(self.lora_parameters) - {"rank", "scale", "dropout", "keys"}

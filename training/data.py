@@ -21,6 +21,7 @@ from typing import Mapping, Sequence
 from lazarus_cot_router.experts.base import Example, Expert, ExpertError, check_split
 from lazarus_cot_router.plugins import get_experts
 
+from .distractors import add_distractors
 from .generators import pool_ids, sample_example
 from .generators.variations import has_instruction, variation_pools, vary_example
 from .query_files import dump_yaml, export_yaml
@@ -104,13 +105,14 @@ def generate_split(
     return examples
 
 
-def corpus_examples(mawps: int = 0, clinc: int = 0, seed: int = 0) -> list[Example]:
+def corpus_examples(mawps: int = 0, clinc: int = 0, seed: int = 0, distractor_share: float = 0.0) -> list[Example]:
     """Examples from the public training corpora: ``mawps`` word problems of the MAWPS + ASDiv-A
     training split, and ``clinc`` queries of the CLINC150 training split: first those of its
     ``time`` and ``calculator`` intents (a few hundred: the ones it maps to an expert, and the hard
     negatives, "what time is it" and "square root of 80", that no expert can take), the rest drawn
     from its other intents and out-of-scope queries. Evaluation sets (SVAMP, CLINC150 test, the
-    dev splits) are never drawn from."""
+    dev splits) are never drawn from. A ``distractor_share`` of the word problems get a
+    distractor (:func:`training.distractors.add_distractors`, donors from the same training split)."""
     import corpora.clinc150
     import corpora.mawps
 
@@ -118,7 +120,10 @@ def corpus_examples(mawps: int = 0, clinc: int = 0, seed: int = 0) -> list[Examp
     picked: list[Example] = []
     if mawps > 0:
         pool = corpora.mawps.examples("train")
-        picked += rng.sample(pool, min(mawps, len(pool)))
+        drawn = rng.sample(pool, min(mawps, len(pool)))
+        if distractor_share:
+            drawn = add_distractors(drawn, distractor_share, pool, random.Random(f"lazarus-cot-router:distractors:{seed}"))
+        picked += drawn
     if clinc > 0:
         pool = corpora.clinc150.examples("train")
         first = [e for e in pool if corpora.clinc150.kind_of(e) not in ("other", "oos")]
@@ -128,11 +133,12 @@ def corpus_examples(mawps: int = 0, clinc: int = 0, seed: int = 0) -> list[Examp
     return picked
 
 
-def training_examples(examples: int, seed: int, experts: Sequence[Expert], mawps: int = 0, clinc: int = 0) -> list[Example]:
+def training_examples(examples: int, seed: int, experts: Sequence[Expert], mawps: int = 0, clinc: int = 0,
+                      distractor_share: float = 0.0) -> list[Example]:
     """The training set: ``examples`` generated with :func:`training_mix`, plus the public
     corpora's share (:func:`corpus_examples`), shuffled together."""
     generated = generate_split("train", examples, seed, experts=experts, mix=training_mix(list(experts)))
-    combined = generated + corpus_examples(mawps, clinc, seed)
+    combined = generated + corpus_examples(mawps, clinc, seed, distractor_share)
     random.Random(f"lazarus-cot-router:train-mix:{seed}").shuffle(combined)
     return combined
 
