@@ -12,7 +12,7 @@ from lazarus_cot_router.plugins import get_experts
 from training.data import corpus_examples, training_examples
 from training.evaluate import same_answer
 from training.distractors import (DISTRACTOR_TAG, add_distractors, fits, insert_distractor, opening_statement,
-                                  split_sentences)
+                                  split_sentences, unused_numbers)
 
 EXPERT = WordProblemExpert()
 
@@ -59,6 +59,7 @@ def test_distractors_keep_spec_and_answer_and_add_one_unused_number():
         assert len(new.query) > len(old.query)
         extra = set(written_numbers(new.query)) - set(written_numbers(old.query))
         assert extra and not extra & set(written_numbers(new.spec))
+        assert unused_numbers(new) - unused_numbers(old)
         assert same_answer(EXPERT.answer(new.spec), new.answer)
         assert split_sentences(new.query)[-1] == split_sentences(old.query)[-1]
 

@@ -21,10 +21,10 @@ import random
 import re
 from typing import Sequence
 
+from corpora.text import written_numbers
 from lazarus_cot_router.experts.base import Example
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
-_NUMBER = re.compile(r"[0-9]+(?:[.,][0-9]+)*")
 _WORD = re.compile(r"[a-z]{4,}")
 DISTRACTOR_TAG = "augment:distractor"
 
@@ -34,6 +34,15 @@ def split_sentences(text: str) -> list[str]:
     return [part for part in _SENTENCE_END.split(text.strip()) if part]
 
 
+def _numbers(text: str) -> set[str]:
+    return {number.lstrip("-") for number in written_numbers(text)}
+
+
+def unused_numbers(example: Example) -> set[str]:
+    """The numbers ``example``'s query writes (sign aside) that its spec does not."""
+    return _numbers(example.query) - _numbers(example.spec)
+
+
 def opening_statement(example: Example) -> str | None:
     """The first sentence of ``example``'s query when it is a statement writing a number
     and not the whole query; otherwise None."""
@@ -41,7 +50,7 @@ def opening_statement(example: Example) -> str | None:
     if len(sentences) < 2:
         return None
     first = sentences[0]
-    if not first.endswith(".") or not _NUMBER.search(first):
+    if not first.endswith(".") or not written_numbers(first):
         return None
     return first
 
@@ -55,8 +64,7 @@ def insert_distractor(query: str, statement: str) -> str:
 def fits(query: str, statement: str) -> bool:
     """Whether ``statement`` can distract ``query``: no number of the query, no word
     (four letters or more, any case) of its last sentence."""
-    numbers = set(_NUMBER.findall(query))
-    if numbers & set(_NUMBER.findall(statement)):
+    if _numbers(query) & _numbers(statement):
         return False
     asked = set(_WORD.findall(split_sentences(query)[-1].lower()))
     return not asked & set(_WORD.findall(statement.lower()))
