@@ -52,12 +52,13 @@ from typing import Mapping
 
 import regex
 
-from .experts.vocabulary import WORD, QueryNumber, SpecVocabulary, normalize_numbers, query_numbers
+from .experts.vocabulary import WORD, QueryNumber, SpecVocabulary, normalize_numbers, query_numbers, signed_numbers
 from .grammar import ARROW
 from .ordering_rules import in_query_order, numbers_ok
 
 #: Characters offered, besides words, when the grammar must pick the next token.
 PUNCTUATION = tuple(" :|,.-+*/()%")
+_NUMBER_GLUE = tuple(p for p in PUNCTUATION if p != ".")
 #: How many punctuation characters may stand between two words of a spec ("12 | -8").
 MAX_GLUE = 3
 DECODING_MODES = ("free", "generic", "full")
@@ -154,6 +155,7 @@ class LineConstraint:
         if mode == "generic":
             vocabularies = {name: None if v is None else v.generic() for name, v in vocabularies.items()}
         self.heads = tuple(f"{name}:" for name, vocab in vocabularies.items() if vocab is None or vocab.mode != "never")
+        self.signed_numbers = frozenset(signed_numbers(query))  # as digits: "37.9" for "-37.9"
         self.rules: dict[str, _SpecRules | None] = {
             name: None if vocab is None else _SpecRules.build(vocab, query) for name, vocab in vocabularies.items()
         }
@@ -326,7 +328,18 @@ def _spec_ok(rules: _SpecRules, spec: str, complete: bool) -> bool:
     if rules.pattern is None:
         return bool(finishes)
     grammar = _compile(rules.pattern)
-    return any(grammar.fullmatch(stripped + rest, partial=True) for rest in finishes)
+    return any(_word_can_end(grammar, stripped + rest) for rest in finishes)
+
+
+def _word_can_end(grammar, text: str) -> bool:
+    """Whether the grammar takes ``text`` with its last word finished there: the spec ends, or
+    goes on with punctuation. A partial match alone is not enough: for "675 * -425" the
+    grammar's unsigned number takes "425" as the start of "4255", and copying takes "425" as a
+    word of the query, but no spec goes on from "675 * 425"."""
+    if not grammar.fullmatch(text, partial=True):
+        return False
+    glue = _NUMBER_GLUE if text[-1:].isdigit() else PUNCTUATION  # "425." goes on as "425.5"
+    return bool(grammar.fullmatch(text)) or any(grammar.fullmatch(text + p, partial=True) for p in glue)
 
 
 def _copied_all(rules: _SpecRules, spec: str, complete: bool) -> bool:

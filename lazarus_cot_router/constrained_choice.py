@@ -33,6 +33,7 @@ class ConstrainedChoice:
         self.constraint, self.tokenizer, self.head = constraint, tokenizer, head
         self.banned, self.top_k = frozenset(banned), top_k
         self._start: int | None = None
+        self._minus_ids: dict[str, int | None] = {}  # the minus token after each leading whitespace
         self.dead = False  # no valid line was reachable: the line was ended where it stood
 
     def valid(self, generated: list[int], token: int) -> bool:
@@ -47,6 +48,25 @@ class ConstrainedChoice:
         candidates = {ids[0] for rest in self.constraint.continuations(text)
                       if (ids := self.tokenizer.encode(rest, add_special_tokens=False))}
         return sorted(t for t in candidates if self.valid(generated, t))
+
+    def minus_before(self, generated: list[int], token: int) -> int | None:
+        """The minus to write first where the model's choice ``token`` begins a number the query
+        writes only with its own minus: it copies the digits of "-37.9" and drops the sign
+        ("400 - 37.9" for "400 less -37.9"), and the line would otherwise take the next
+        valid token, another number of the query ("400 - 5" for "... like I'm five")."""
+        piece = self.tokenizer.decode([token])
+        digits = piece.lstrip()
+        if not digits[:1].isdigit() or not any(n.startswith(digits) for n in self.constraint.signed_numbers):
+            return None
+        lead = piece[:len(piece) - len(digits)]
+        if lead not in self._minus_ids:
+            ids = self.tokenizer.encode(lead + "-", add_special_tokens=False)
+            self._minus_ids[lead] = ids[0] if len(ids) == 1 else None
+        minus = self._minus_ids[lead]
+        if minus is None or not self.valid(generated, minus):
+            return None
+        text = self.head + self.tokenizer.decode(generated + [minus])
+        return minus if self.constraint.leads_somewhere(text + digits) else None
 
     def relax(self) -> bool:
         """Drop the ordering rules for the rest of this line; whether that changed anything."""
@@ -77,6 +97,8 @@ class ConstrainedChoice:
                     if i == 0:
                         return logits
                     return _mask(logits, row, ranked[:i])
+                if i == 0 and (minus := self.minus_before(generated, token)) is not None:
+                    return _mask(logits, row, [minus], keep_only=True)
             # None of the best tokens keeps the line valid: ask the grammar what
             # may come next and take the one the model scores highest.
             valid = self.grammar_tokens(generated)

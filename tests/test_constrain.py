@@ -183,6 +183,8 @@ def test_number_words():
     assert number_words_in("what is seventeen plus three, times a dozen") == ["17", "3", "12"]
     assert number_words_in("There, right now, he threw the eighth weight") == []
     assert number_words_in("quadrupels, fives and sixes") == []  # words as written, no guessed typos
+    assert number_words_in("-75.9 over 490, double-check your answer") == []
+    assert number_words_in("twenty-five, a one-way trip for two") == ["20", "5", "2"]
 
 
 def test_a_query_that_names_no_place_is_no_time_request():
@@ -306,6 +308,29 @@ def test_the_step_past_a_finished_line_leaves_it_alive():
     line = "add: 2 + 3 ->"
     assert run_processor(processor, tok, line + "x", steps=len(line) + 1) == line + "x"
     assert not processor.dead
+
+
+def test_a_number_copied_without_the_minus_the_query_writes_gets_it():
+    tok = CharTokenizer()
+    query = "EXPLAIN LIKE I'M FIVE: 400 LESS -37.9"
+    processor = ConstrainedChoice(constraint_for(query, mode="generic"), tok, banned=[tok.ids["<eot>"]], top_k=8)
+    context = [0, 1, 2]  # the prompt
+
+    def step(wants: str, runner_up: str = "5") -> str:
+        logits = mx.zeros((1, len(tok.vocab)))
+        logits[0, tok.ids[wants]] = 10.0
+        logits[0, tok.ids[runner_up]] = 9.0  # "5" of "FIVE" is valid, but not what the model meant
+        chosen = tok.vocab[int(mx.argmax(processor(mx.array(context), logits), axis=-1).item())]
+        context.append(tok.ids[chosen])
+        return chosen
+
+    assert "".join(step(c) for c in "subtract: 400 - ") == "subtract: 400 - "
+    assert step("3") == "-"
+    assert step("3") == "3"
+    assert not processor.dead
+    # Only a number the query writes with its minus: no step operator is chosen for the model.
+    wp = ConstrainedChoice(constraint_for("Tom has 20 apples and gives away 5.", mode="generic"), tok)
+    assert wp.minus_before(tok.encode("word_problem: apples:20 | "), tok.ids["5"]) is None
 
 
 def test_processor_leaves_valid_top_choice_untouched():
@@ -489,6 +514,17 @@ def test_a_number_is_negative_only_where_the_query_writes_it_so():
     assert not wp.allows("word_problem: apples:20 | --5 ->")
 
 
+def test_a_negative_number_cannot_be_begun_without_its_minus():
+    # The grammar's unsigned number and the copy rule each take "425" (as the start of "4255",
+    # as a word of the query); only together do they rule it out.
+    generic = constraint_for("WHAT IS 675 TIMES -425?", mode="generic")
+    assert not generic.leads_somewhere("multiply: 675 * 4")
+    assert generic.leads_somewhere("multiply: 675 * -4")
+    assert generic.allows("multiply: 675 * -425 ->")
+    decimals = constraint_for("what is 7 times 7.5", mode="generic")
+    assert decimals.leads_somewhere("multiply: 7") and decimals.leads_somewhere("multiply: 7 * 7.")
+
+
 def test_numbers_are_copied_without_their_thousands_separators():
     experts = get_experts()
     query = "what is 1,234 plus 54,788"
@@ -511,6 +547,18 @@ def test_no_expert_that_computes_takes_an_operation_none_supports(query):
 def test_supported_operations_keep_their_experts(query):
     constraint = LineConstraint.for_experts(get_experts(), query, mode="generic")
     assert "multiply:" in constraint.heads and "word_problem:" in constraint.heads
+
+
+@pytest.mark.parametrize("query, only", [
+    ("In under 20 words. 4.7+712", "add"), ("What is -3*-542?", "multiply"), ("9798.54 - 4785.61?", "subtract"),
+    ("696 - -38.2", "subtract"), ("5+-3", "add"), ("6 × 7", "multiply"), ("1,234 ÷ 2", "divide"),
+    ("What is 3 + 4 * 2?", None),
+])
+def test_an_operator_the_query_writes_names_the_arithmetic_expert(query, only):
+    heads = LineConstraint.for_experts(get_experts(), query, mode="generic").heads
+    arithmetic = {name for name in ("multiply", "add", "subtract", "divide") if f"{name}:" in heads}
+    assert arithmetic == ({only} if only else set())
+    assert "chat:" in heads
 
 
 def test_a_line_with_no_valid_way_on_becomes_a_passthrough(tiny_model_dir):

@@ -11,11 +11,19 @@ from typing import ClassVar
 
 from .base import Expert, ExpertError, HostAction, OperatorMismatchError, SpecSyntaxError, require_spec
 from .numbers import PERCENT_NUMBER_PATTERN, apply, format_number, normalize_operand, parse_operand, plain_operand
-from .vocabulary import SpecVocabulary, copy_vocabulary, number_pattern
+from .vocabulary import SpecVocabulary, copy_vocabulary, normalize_numbers, number_pattern
 
 _SPEC = re.compile(rf"({PERCENT_NUMBER_PATTERN})\s*([-+*/])\s*({PERCENT_NUMBER_PATTERN})")
 #: A query that writes a percentage ("15%", "25 percent", "5 per cent"): its operands may carry ``%``.
 _PERCENT = re.compile(r"%|\bper\s*cent\b", re.IGNORECASE)
+#: An operator symbol the query writes between two numbers ("4.7+712", "-3*-542", "9 − 4").
+_WRITTEN_OPERATOR = re.compile(r"(?<![\w.])[-\u2212]?\d+(?:\.\d+)?%?\s*([-+*/\u2212\u00d7\u00f7])(?=\s*[-\u2212]?\d)")
+_SYMBOLS = {"\u2212": "-", "\u00d7": "*", "\u00f7": "/"}
+
+
+def written_operators(query: str) -> set[str]:
+    """The operator symbols ``query`` writes between two numbers, as a spec writes them."""
+    return {_SYMBOLS.get(op, op) for op in _WRITTEN_OPERATOR.findall(normalize_numbers(query))}
 
 
 def operand_pattern(query: str) -> str:
@@ -61,6 +69,11 @@ class ArithmeticExpert(Expert):
         return HostAction("math", "evaluate", {"expression": f"{plain_operand(left)} {self.symbol} {plain_operand(right)}"})
 
     def spec_vocabulary(self, query: str) -> SpecVocabulary:
+        # A query that writes its operator names the operation: "4.7+712" is no multiplication,
+        # and "3 + 4 * 2" is no single one (the router wrote ``multiply: 4.7 * 712``).
+        written = written_operators(query)
+        if written and written != {self.symbol}:
+            return SpecVocabulary("never")
         number = operand_pattern(query)
         return copy_vocabulary(query, pattern=rf"{number}\s*{re.escape(self.symbol)}\s*{number}", needs_number=True,
                                computes=True)

@@ -151,9 +151,36 @@ class SpecVocabulary:
         object.__setattr__(self, "keywords", frozenset(w.casefold() for w in self.keywords))
 
 
+#: Words joined by hyphens ("double-check", "twenty-five").
+_HYPHENATED = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)+")
+
+
+def _hyphenated_non_numbers(query: str) -> set[int]:
+    """Where the words start that a hyphen joins to a word that is no number word: "double" in
+    "double-check your answer" is no 2 (the router wrote ``multiply: -75.9 * 2`` for "-75.9 over
+    490, double-check your answer"), "twenty" in "twenty-five" stays a number word."""
+    starts = set()
+    for m in _HYPHENATED.finditer(query):
+        parts = m.group().split("-")
+        if all(p.casefold() in NUMBER_WORDS for p in parts):
+            continue
+        at = m.start()
+        for p in parts:
+            starts.add(at)
+            at += len(p) + 1
+    return starts
+
+
+def spelled_numbers(query: str) -> list[tuple[re.Match, str]]:
+    """The query's number words (:data:`WORD` matches) with the digits each spells."""
+    skip = _hyphenated_non_numbers(query)
+    return [(m, NUMBER_WORDS[m.group().casefold()]) for m in WORD.finditer(query)
+            if m.group().casefold() in NUMBER_WORDS and m.start() not in skip]
+
+
 def number_words_in(query: str) -> list[str]:
     """Digits the query spells out in words ("triples" -> ``3``), once per number word."""
-    return [NUMBER_WORDS[w] for w in words(query) if w in NUMBER_WORDS]
+    return [digits for _, digits in spelled_numbers(query)]
 
 
 @dataclass(frozen=True)
@@ -172,10 +199,11 @@ def query_numbers(query: str) -> tuple[QueryNumber, ...]:
     "one" in "every remaining one" is no step)."""
     breaks = [m.start() for m in _SENTENCE_BREAK.finditer(query)]
     matches = list(WORD.finditer(query))
+    spelled = {m.start(): digits for m, digits in spelled_numbers(query)}
     found = []
     for i, m in enumerate(matches):
         word = m.group()
-        digits = word if word[0].isdigit() else NUMBER_WORDS.get(word.casefold())
+        digits = word if word[0].isdigit() else spelled.get(m.start())
         if digits is None:
             continue
         sentence = sum(b < m.start() for b in breaks)
