@@ -46,6 +46,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import string
 from collections import Counter
 from dataclasses import dataclass
 from typing import Mapping
@@ -58,7 +59,9 @@ from .ordering_rules import in_query_order, numbers_ok
 
 #: Characters offered, besides words, when the grammar must pick the next token.
 PUNCTUATION = tuple(" :|,.-+*/()%")
-_NUMBER_GLUE = tuple(p for p in PUNCTUATION if p != ".")
+#: What may follow a finished word: punctuation, or a word of the other kind ("2hr" is "2" and "hr").
+_AFTER_NUMBER = tuple(p for p in PUNCTUATION if p != ".") + tuple(string.ascii_letters)  # "425." goes on as "425.5"
+_AFTER_LETTERS = PUNCTUATION + tuple(string.digits)
 #: How many punctuation characters may stand between two words of a spec ("12 | -8").
 MAX_GLUE = 3
 DECODING_MODES = ("free", "generic", "full")
@@ -333,13 +336,13 @@ def _spec_ok(rules: _SpecRules, spec: str, complete: bool) -> bool:
 
 def _word_can_end(grammar, text: str) -> bool:
     """Whether the grammar takes ``text`` with its last word finished there: the spec ends, or
-    goes on with punctuation. A partial match alone is not enough: for "675 * -425" the
+    goes on with punctuation or a word of the other kind. A partial match alone is not enough: for "675 * -425" the
     grammar's unsigned number takes "425" as the start of "4255", and copying takes "425" as a
     word of the query, but no spec goes on from "675 * 425"."""
     if not grammar.fullmatch(text, partial=True):
         return False
-    glue = _NUMBER_GLUE if text[-1:].isdigit() else PUNCTUATION  # "425." goes on as "425.5"
-    return bool(grammar.fullmatch(text)) or any(grammar.fullmatch(text + p, partial=True) for p in glue)
+    after = _AFTER_NUMBER if text[-1:].isdigit() else _AFTER_LETTERS
+    return bool(grammar.fullmatch(text)) or any(grammar.fullmatch(text + c, partial=True) for c in after)
 
 
 def _copied_all(rules: _SpecRules, spec: str, complete: bool) -> bool:

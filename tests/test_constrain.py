@@ -523,6 +523,9 @@ def test_a_negative_number_cannot_be_begun_without_its_minus():
     assert generic.allows("multiply: 675 * -425 ->")
     decimals = constraint_for("what is 7 times 7.5", mode="generic")
     assert decimals.leads_somewhere("multiply: 7") and decimals.leads_somewhere("multiply: 7 * 7.")
+    # A number a unit follows without a space ends there too ("2hr" is the words "2" and "hr").
+    glued = LineConstraint({"nap": SpecVocabulary("copy", frozenset({"hr"}), pattern=r"[0-9]+hr")}, "nap 2 hours")
+    assert glued.leads_somewhere("nap: 2") and glued.allows("nap: 2hr ->")
 
 
 def test_numbers_are_copied_without_their_thousands_separators():
