@@ -59,8 +59,9 @@ from .ordering_rules import in_query_order, numbers_ok
 
 #: Characters offered, besides words, when the grammar must pick the next token.
 PUNCTUATION = tuple(" :|,.-+*/()%")
-#: What may follow a finished word: punctuation, or a word of the other kind ("2hr" is "2" and "hr").
-_AFTER_NUMBER = tuple(p for p in PUNCTUATION if p != ".") + tuple(string.ascii_letters)  # "425." goes on as "425.5"
+#: What may follow a finished word: punctuation, or a word of the other kind ("2hr" is "2" and
+#: "hr"); not a point after a number ("425." goes on as "425.5").
+_AFTER_NUMBER = tuple(p for p in PUNCTUATION if p != ".") + tuple(string.ascii_letters)
 _AFTER_LETTERS = PUNCTUATION + tuple(string.digits)
 #: How many punctuation characters may stand between two words of a spec ("12 | -8").
 MAX_GLUE = 3
@@ -336,9 +337,9 @@ def _spec_ok(rules: _SpecRules, spec: str, complete: bool) -> bool:
 
 def _word_can_end(grammar, text: str) -> bool:
     """Whether the grammar takes ``text`` with its last word finished there: the spec ends, or
-    goes on with punctuation or a word of the other kind. A partial match alone is not enough: for "675 * -425" the
-    grammar's unsigned number takes "425" as the start of "4255", and copying takes "425" as a
-    word of the query, but no spec goes on from "675 * 425"."""
+    goes on with punctuation or a word of the other kind. A partial match alone is not enough:
+    for "675 * -425" the grammar's unsigned number takes "425" as the start of "4255", and
+    copying takes "425" as a word of the query, but no spec goes on from "675 * 425"."""
     if not grammar.fullmatch(text, partial=True):
         return False
     after = _AFTER_NUMBER if text[-1:].isdigit() else _AFTER_LETTERS
