@@ -554,7 +554,7 @@ def test_supported_operations_keep_their_experts(query):
 
 @pytest.mark.parametrize("query, only", [
     ("In under 20 words. 4.7+712", "add"), ("What is -3*-542?", "multiply"), ("9798.54 - 4785.61?", "subtract"),
-    ("696 - -38.2", "subtract"), ("5+-3", "add"), ("6 × 7", "multiply"), ("1,234 ÷ 2", "divide"),
+    ("696 - -38.2", "subtract"), ("5+-3", "add"), ("614--61.9", "subtract"), ("1,234 / 2", "divide"),
     ("What is 3 + 4 * 2?", None),
 ])
 def test_an_operator_the_query_writes_names_the_arithmetic_expert(query, only):

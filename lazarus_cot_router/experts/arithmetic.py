@@ -16,14 +16,14 @@ from .vocabulary import SpecVocabulary, copy_vocabulary, normalize_numbers, numb
 _SPEC = re.compile(rf"({PERCENT_NUMBER_PATTERN})\s*([-+*/])\s*({PERCENT_NUMBER_PATTERN})")
 #: A query that writes a percentage ("15%", "25 percent", "5 per cent"): its operands may carry ``%``.
 _PERCENT = re.compile(r"%|\bper\s*cent\b", re.IGNORECASE)
-#: An operator symbol the query writes between two numbers ("4.7+712", "-3*-542", "9 − 4").
-_WRITTEN_OPERATOR = re.compile(r"(?<![\w.])[-\u2212]?\d+(?:\.\d+)?%?\s*([-+*/\u2212\u00d7\u00f7])(?=\s*[-\u2212]?\d)")
-_SYMBOLS = {"\u2212": "-", "\u00d7": "*", "\u00f7": "/"}
+#: An operator symbol the query writes between two numbers ("4.7+712", "-3*-542"): a spec's
+#: symbols, a minus also as "−" (the minus :func:`.vocabulary.signed_numbers` reads).
+_WRITTEN_OPERATOR = re.compile(r"(?<![\w.])[-\u2212]?\d+(?:\.\d+)?%?\s*([-+*/\u2212])(?=\s*[-\u2212]?\d)")
 
 
 def written_operators(query: str) -> set[str]:
     """The operator symbols ``query`` writes between two numbers, as a spec writes them."""
-    return {_SYMBOLS.get(op, op) for op in _WRITTEN_OPERATOR.findall(normalize_numbers(query))}
+    return {op.replace("\u2212", "-") for op in _WRITTEN_OPERATOR.findall(normalize_numbers(query))}
 
 
 def operand_pattern(query: str) -> str:
