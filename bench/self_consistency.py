@@ -81,11 +81,12 @@ def main(argv=None) -> int:
     examples = load_suite("mawps-dev", limit=args.limit)
     rewriter = TrainedCoTRewriter(model=args.model, adapter=args.adapter, resample=0)
     expert = rewriter.experts["word_problem"]
-    greedy = []
+    greedy, unusual = [], 0
     for start in range(0, len(examples), args.chunk):
         for res in rewriter.route_batch([e.query for e in examples[start:start + args.chunk]]):
             executed = res.error is None and res.expert == expert.name
             greedy.append(res.result if executed else None)
+            unusual += res.expert == expert.name and not (executed and expert.usual_result(res.result))
     votes = []
     for start in range(0, len(examples), args.chunk):
         queries = [e.query for e in examples[start:start + args.chunk]]
@@ -99,6 +100,7 @@ def main(argv=None) -> int:
     default = evaluate(rewriter, examples, progress=False)["execution_accuracy"]
     print(f"MAWPS dev, n={len(examples)}, execution accuracy ({args.samples} samples per vote)")
     print(f"{'greedy (resample 0)':<48} {100 * accuracy(greedy):.1f}%")
+    print(f"{'  word-problem lines with an unusual result':<48} {unusual} (the default samples for these)")
     print(f"{'second opinions on unusual results (default)':<48} {100 * default:.1f}%")
     for w in GREEDY_WEIGHTS:
         label = f"a vote on every line, greedy counted {w}x"
