@@ -1,15 +1,13 @@
-"""Second opinions on the MAWPS dev split: none, on negative word-problem results, on fractional ones too, on every line.
+"""Second opinions on the MAWPS dev split: none, on negative word-problem results, on fractional ones too.
 
     python -m lazarus_cot_router.blas python bench/second_opinions.py --adapter DIR [--resample 8]
 
-The rewriter resamples every word-problem line (``Expert.resample_every_line``) and
-any line whose result its expert does not usually give (``Expert.usual_result``).
-This scores the same adapter four ways on the MAWPS dev split (n=267, a development
-set: rules may be chosen on it): greedy lines only (``resample=0``), second opinions
-on negative results only (``word_problem`` without ``whole_results`` and
-``resample_every_line``), on fractional ones too (without ``resample_every_line``),
-and the default (every line). One model load serves all four; sampling draws from
-MLX's global random state, so reruns move by a line or two.
+The rewriter resamples a line whose result its expert does not usually give
+(``Expert.usual_result``). This scores the same adapter three ways on the MAWPS dev
+split (n=267, a development set: rules may be chosen on it): greedy lines only
+(``resample=0``), second opinions on negative results only (``word_problem`` without
+``whole_results``), and the default (negative or fractional). One model load serves
+all three; sampling draws from MLX's global random state, so reruns move by a line or two.
 """
 
 from __future__ import annotations
@@ -41,14 +39,11 @@ def main(argv=None) -> int:
     examples = load_suite("mawps-dev")
     rewriter = TrainedCoTRewriter(model=args.model, adapter=args.adapter)
     default_expert = rewriter.experts["word_problem"]
-    unusual_only = copy.copy(default_expert)
-    unusual_only.resample_every_line = False
-    negative_only = copy.copy(unusual_only)
+    negative_only = copy.copy(default_expert)
     negative_only.whole_results = False
     ways = [("greedy (resample 0)", 0, default_expert),
             ("second opinions on negative results", args.resample, negative_only),
-            ("... and on fractional ones", args.resample, unusual_only),
-            ("... and on every line (default)", args.resample, default_expert)]
+            ("... and on fractional ones (default)", args.resample, default_expert)]
     print(f"MAWPS dev, n={len(examples)}, execution accuracy")
     for label, resample, expert in ways:
         rewriter.resample, rewriter.experts["word_problem"] = resample, expert

@@ -1,18 +1,18 @@
-"""Second opinions on the MAWPS dev split: which of the sampled lines to keep, and for which problems.
+"""Self-consistency on the MAWPS dev split: a vote over sampled lines for every word problem.
 
-    python -m lazarus_cot_router.blas python bench/self_consistency.py --adapter DIR [--samples 8]
+    python -m lazarus_cot_router.blas python bench/self_consistency.py --adapter DIR [--samples 16]
 
-The rewriter samples ``--samples`` lines beside the greedy one for every word
-problem and keeps the likeliest line (the model's mean log-probability per
-token) with a usual result (``Expert.usual_result``: in range and whole). On the
-MAWPS dev split (n=267, a development set) this scores that default beside
-greedy lines, the rule it replaced (sampling only for a greedy line whose result
-is negative or fractional, about one word problem in eight, and taking the
-result most usual samples agree on), and a majority vote over the samples' usual
-results on every word problem (self-consistency) in which the greedy line
-counts ``w`` times (``w`` 0, 1, 2). Samples are drawn as the rewriter draws them
-(same temperature, same constraint); a vote with no usual result keeps the
-greedy line.
+The rewriter samples second opinions only for a line whose result its expert does
+not usually give (``bench/second_opinions.py``). This measures the alternative of
+sampling for every word-problem line and taking the result most lines agree on
+(self-consistency): on the MAWPS dev split (n=267, a development set), it scores
+greedy lines, the default second opinions with the same number of samples, and a
+vote over the samples' usual results (``Expert.usual_result``: in range and
+whole) in which the greedy line counts ``w`` times (``w`` 0, 1, 2). Samples are
+drawn as the rewriter draws them (same temperature, same constraint); a vote
+with no usual result keeps the greedy line. Every word problem then costs
+``--samples`` sampled lines, where the default samples for about one in eight
+(those whose greedy result is negative or fractional).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="embedded", help="model SPEC")
     parser.add_argument("--adapter", required=True, help="adapter directory from `train`")
-    parser.add_argument("--samples", type=int, default=8, help="lines sampled per word problem (default: 8)")
+    parser.add_argument("--samples", type=int, default=16, help="lines sampled per word problem (default: 16)")
     parser.add_argument("--limit", type=int, default=None, help="score only the first N dev problems")
     parser.add_argument("--chunk", type=int, default=16, help="problems sampled per batch (default: 16)")
     return parser
@@ -71,22 +71,6 @@ def vote(greedy, votes: Counter, expert, greedy_weight: int):
     return tally.most_common(1)[0][0]
 
 
-def vote_on_unusual(greedy, votes: Counter, experts: dict, expert):
-    """The rule before every word-problem line got a second opinion: a usual greedy result
-    stands; otherwise the result most usual samples agree on, then a fractional greedy
-    result, then the result most in-range samples agree on."""
-    if greedy is not None and expert.usual_result(greedy):
-        return greedy
-    usual = Counter({key: count for key, count in votes.items() if experts[key[0]].usual_result(key[1])})
-    if not usual and greedy is not None and expert.gives_result(greedy):
-        return greedy
-    tally = usual or votes
-    if not tally:
-        return None
-    name, result = tally.most_common(1)[0][0]
-    return result if name == expert.name else None
-
-
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from lazarus_cot_router.rewriter import TrainedCoTRewriter
@@ -116,12 +100,10 @@ def main(argv=None) -> int:
     default = evaluate(rewriter, examples, progress=False)["execution_accuracy"]
     print(f"MAWPS dev, n={len(examples)}, execution accuracy ({args.samples} samples per vote)")
     print(f"{'greedy (resample 0)':<48} {100 * accuracy(greedy):.1f}%")
-    print(f"{'  word-problem lines with an unusual result':<48} {unusual} (the rule before sampled for these)")
-    print(f"{'a vote on unusual results only (the rule before)':<48} "
-          f"{100 * accuracy([vote_on_unusual(g, v, rewriter.experts, expert) for g, v in zip(greedy, votes)]):.1f}%")
-    print(f"{'the likeliest usual line on every one (default)':<48} {100 * default:.1f}%")
+    print(f"{'  word-problem lines with an unusual result':<48} {unusual} (the default samples for these)")
+    print(f"{'second opinions on unusual results (default)':<48} {100 * default:.1f}%")
     for w in GREEDY_WEIGHTS:
-        label = f"a vote on every one, greedy counted {w}x"
+        label = f"a vote on every line, greedy counted {w}x"
         print(f"{label:<48} {100 * accuracy([vote(g, v, expert, w) for g, v in zip(greedy, votes)]):.1f}%")
     return 0
 

@@ -4,8 +4,7 @@
 highest-scoring token that keeps the routing line valid under a
 :class:`~lazarus_cot_router.constrain.LineConstraint` wins, and only the tokens
 ranked above it are masked, so the probabilities the rewriter reports stay the
-model's own; ``logprobs`` records the model's log-probability of each token it
-lets through. :class:`SampledChoice` (RL's): the next token is drawn from the
+model's own. :class:`SampledChoice` (RL's): the next token is drawn from the
 model's distribution restricted to the tokens a check (a ``ConstrainedChoice``)
 accepts. Both run inside :func:`lazarus_cot_router.decoding.decode_batch`."""
 
@@ -36,7 +35,6 @@ class ConstrainedChoice:
         self._start: int | None = None
         self._minus_ids: dict[str, int | None] = {}  # the minus token after each leading whitespace
         self.dead = False  # no valid line was reachable: the line was ended where it stood
-        self.logprobs: list[float] = []  # the unrestricted model's log-probability of each token let through
 
     def valid(self, generated: list[int], token: int) -> bool:
         """Whether the line may go on with ``token`` after the ids ``generated``."""
@@ -88,7 +86,7 @@ class ConstrainedChoice:
             return logits
         row = logits.reshape(-1)
         if self.dead:
-            return self._keep(logits, row, min(self.banned)) if self.banned else logits
+            return _mask(logits, row, [min(self.banned)], keep_only=True) if self.banned else logits
         k = min(self.top_k, row.shape[0])
         top = mx.argpartition(-row, k - 1)[:k]
         scores = row[top].tolist()
@@ -96,29 +94,22 @@ class ConstrainedChoice:
         while True:
             for i, token in enumerate(ranked):
                 if self.valid(generated, token):
-                    self._record(row, token)
-                    return logits if i == 0 else _mask(logits, row, ranked[:i])
+                    if i == 0:
+                        return logits
+                    return _mask(logits, row, ranked[:i])
                 if i == 0 and (minus := self.minus_before(generated, token)) is not None:
-                    return self._keep(logits, row, minus)
+                    return _mask(logits, row, [minus], keep_only=True)
             # None of the best tokens keeps the line valid: ask the grammar what
             # may come next and take the one the model scores highest.
             valid = self.grammar_tokens(generated)
             if valid:
                 best = max(valid, key=lambda t: row[t].item())
-                return self._keep(logits, row, best)
+                return _mask(logits, row, [best], keep_only=True)
             if not self.relax():
                 # Nothing keeps the line valid, even without the ordering rules: it ends here and
                 # the rewriter passes the query through rather than run what the model writes freely.
                 self.dead = True
-                return self._keep(logits, row, min(self.banned)) if self.banned else logits
-
-    def _record(self, row: mx.array, token: int) -> None:
-        self.logprobs.append((row[token] - mx.logsumexp(row)).item())
-
-    def _keep(self, logits: mx.array, row: mx.array, token: int) -> mx.array:
-        """``logits`` with every token but ``token`` masked; its log-probability recorded."""
-        self._record(row, token)
-        return _mask(logits, row, [token], keep_only=True)
+                return _mask(logits, row, [min(self.banned)], keep_only=True) if self.banned else logits
 
 
 def _mask(logits: mx.array, row: mx.array, tokens: list[int], keep_only: bool = False) -> mx.array:

@@ -18,7 +18,7 @@ class TrainedCoTOptions:
     routing: Literal["text", "hidden"] = field(default="text", metadata={"help": "'text': parse the expert name from the generated line; 'hidden': pick it from the hidden state at the expert token using the calibration"})
     calibration: str | None = field(default=None, metadata={"help": "calibration file or folder (written by `lazarus-cot-router calibrate`), needed for routing: hidden", "path": "any"})
     decoding: Literal["free", "generic", "full"] = field(default="generic", metadata={"help": "'generic': the line keeps to its grammar and copies names, places and numbers from the query; 'full': also each expert's ordering rules; 'free': no constraint"})
-    resample: int = field(default=8, metadata={"help": "lines sampled for a second opinion on every word-problem line and on any line whose result its expert does not usually give (a negative or fractional count); the likeliest line with a usual result is kept; 0: no sampling (an out-of-range line passes through)", "min": 0})
+    resample: int = field(default=8, metadata={"help": "lines sampled for a second opinion when a line's result is not one its expert usually gives (a negative or fractional count); 0: pass an out-of-range line through, keep a fractional one", "min": 0})
 
 
 @dataclass(frozen=True)

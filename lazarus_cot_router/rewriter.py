@@ -25,7 +25,7 @@ from .sanitize import sanitize_query
 from .worker import run_on_model_thread
 
 DEFAULT_MAX_TOKENS = 64
-#: Lines sampled for a second opinion (see `TrainedCoTRewriter`).
+#: Lines sampled for a second opinion on a line whose result its expert does not usually give.
 DEFAULT_RESAMPLE = 8
 RESAMPLE_TEMPERATURE = 0.7
 
@@ -47,7 +47,6 @@ class RouteResult:
     generated_tokens: int = 0
     hidden_expert: str | None = None  # the calibrated hidden-state route, if any
     hidden_scores: dict | None = None
-    logprob: float | None = None  # the model's mean log-probability per token of what it wrote
 
     @property
     def routes_agree(self) -> bool | None:
@@ -68,14 +67,12 @@ class TrainedCoTRewriter(host_rewriter_base()):
 
     A line whose result is not one its expert usually gives
     (:meth:`Expert.usual_result`: a word problem's count that comes out
-    negative or fractional), and every line of an expert that asks for it
-    (:attr:`Expert.resample_every_line`: word problems), gets a second opinion:
-    ``resample`` lines of the same query are sampled under the same constraint,
-    and of these and the first line, the likeliest one (the model's mean
-    log-probability per token) with a usual result is kept; ties go to the
-    result more lines agree on. With no usual result, the likeliest in-range
-    line is kept, and with none in range the query passes through (so it does
-    with ``resample`` 0 when the first line is out of range)."""
+    negative or fractional) gets a second opinion: ``resample`` lines of the
+    same query are sampled under the same constraint and the result most of
+    the usual ones agree on is taken (self-consistency). With none, an
+    in-range first line stands, and one out of range takes the result most
+    in-range samples agree on, or passes through when none is in range (or
+    ``resample`` is 0)."""
 
     def __init__(
         self,
@@ -212,13 +209,11 @@ class TrainedCoTRewriter(host_rewriter_base()):
         for out, processor in zip(outs, processors or []):
             if processor.dead:
                 out.finish = "dead_end"
-            if len(processor.logprobs) >= len(out.tokens):
-                out.logprobs = processor.logprobs[:len(out.tokens)]  # the model's own, not the masked ones
         return outs
 
     def _second_opinions(self, results: list[RouteResult], suffixes: list[list[int]], queries: list[str]) -> None:
-        """Sample lines beside the first where it may be wrong; keep the likeliest (see the class)."""
-        redo = [k for k, r in enumerate(results) if r.error is None and self._wants_second_opinion(r)]
+        """Resample the lines whose result their expert does not usually give (see the class)."""
+        redo = [k for k, r in enumerate(results) if r.error is None and not self.experts[r.expert].usual_result(r.result)]
         if not redo:
             return
         n = self.resample
@@ -230,41 +225,29 @@ class TrainedCoTRewriter(host_rewriter_base()):
                                     num_generations=n, temperature=RESAMPLE_TEMPERATURE, max_tokens=self.max_tokens,
                                     stop_token_ids=[self._eot], token_checks=checks) if n else [[] for _ in redo]
         for j, (k, group) in enumerate(zip(redo, groups)):
-            self._keep_likeliest(results[k], self._vote(results[k], group, checks[j * n:(j + 1) * n] if checks else None))
-
-    def _wants_second_opinion(self, result: RouteResult) -> bool:
-        expert = self.experts[result.expert]
-        return not expert.usual_result(result.result) or (self.resample > 0 and expert.resample_every_line)
-
-    def _keep_likeliest(self, first: RouteResult, in_range: dict[tuple, list[RouteResult]]) -> None:
-        """Make ``first`` the likeliest of itself and the sampled ``in_range`` lines, usual results first."""
-        n = self.resample
-        first_in_range = self.experts[first.expert].gives_result(first.result)
-        first_usual = self.experts[first.expert].usual_result(first.result)
-        lines = [line for agreeing in in_range.values() for line in agreeing] + ([first] if first_in_range else [])
-        if first_usual:  # the expert asked for a second opinion on its spec, not on the route
-            lines = [line for line in lines if line.expert == first.expert]
-        if not lines:
-            first.error = (f"{first.line} gives a result {first.expert} does not give, and none of "
-                           f"{n} sampled lines did better")
-            return
-        usual = [line for line in lines if self.experts[line.expert].usual_result(line.result)]
-        if not usual and first_in_range:
-            first.note = "; ".join(filter(None, [first.note, f"none of {n} sampled lines gave a usual result"]))
-            return
-        best = max(usual or lines, key=lambda line: (
-            -math.inf if line.logprob is None else line.logprob,
-            len(in_range.get((line.expert, line.result), ())), line is first))
-        agree = len(in_range.get((best.expert, best.result), ()))
-        if best is first:
-            kept = "the first line is the likeliest"
-        else:
-            kept = ("a sampled line is likelier than the first" if first_usual
-                    else f"the first line's result was {'unusual' if first_in_range else 'out of range'}")
-            first.raw, first.line, first.expert, first.spec, first.result, first.logprob = (
-                best.raw, best.line, best.expert, best.spec, best.result, best.logprob)
-        first.confidence = agree / n
-        first.note = "; ".join(filter(None, [first.note, f"{agree} of {n} sampled lines agree ({kept})"]))
+            first = results[k]
+            in_range = self._vote(first, group, checks[j * n:(j + 1) * n] if checks else None)
+            usual = {key: votes for key, votes in in_range.items() if self.experts[key[0]].usual_result(key[1])}
+            in_range_first = self.experts[first.expert].gives_result(first.result)
+            if usual:
+                why = "unusual" if in_range_first else "out of range"
+                agreeing = max(usual.values(), key=len)
+            elif in_range_first:
+                first.note = "; ".join(filter(None, [first.note, f"none of {n} sampled lines gave a usual result"]))
+                continue
+            elif in_range:
+                why = "out of range"
+                agreeing = max(in_range.values(), key=len)
+            else:
+                first.error = (f"{first.line} gives a result {first.expert} does not give, and none of "
+                               f"{n} sampled lines did better")
+                continue
+            best = agreeing[0]
+            first.raw, first.line, first.expert, first.spec, first.result = (
+                best.raw, best.line, best.expert, best.spec, best.result)
+            first.confidence = len(agreeing) / n
+            first.note = "; ".join(filter(None, [first.note, f"{len(agreeing)} of {n} sampled lines agree "
+                                                 f"(the first line's result was {why})"]))
 
     def _vote(self, first: RouteResult, group: list[Decoded], checks) -> dict[tuple, list[RouteResult]]:
         """Run the sampled lines; group those with an in-range result by (expert, result)."""
@@ -321,7 +304,6 @@ class TrainedCoTRewriter(host_rewriter_base()):
             return
         result.expert, result.spec = parsed.expert, parsed.spec
         result.confidence = name_probability(self.tokenizer, out) if confidence is None else confidence
-        result.logprob = sum(out.logprobs) / len(out.logprobs) if out.logprobs else None
         execute_route(result, self.experts)
 
     def to_action(self, result: RouteResult, available_experts: Sequence[str] | None = None):

@@ -3,8 +3,6 @@ processor that enforces it inside mlx-lm's BatchGenerator."""
 
 from __future__ import annotations
 
-import math
-
 import mlx.core as mx
 import pytest
 
@@ -257,17 +255,6 @@ def test_processor_masks_invalid_tokens_and_keeps_valid_choices():
     text = run_processor(processor, tok, "time: Oslx", steps=11)
     assert text.startswith("time: Oslo")
     assert constraint_for(query).allows(text)
-
-
-def test_processor_records_the_models_own_logprob_of_each_token_it_lets_through():
-    tok = CharTokenizer()
-    processor = ConstrainedChoice(constraint_for("time in Oslo"), tok, banned=[tok.ids["<eot>"]], top_k=8)
-    run_processor(processor, tok, "time: Oslx", steps=10)
-    assert len(processor.logprobs) == 10
-    preferred = 10.0 - math.log(math.exp(10.0) + len(tok.vocab) - 1)
-    masked = 0.0 - math.log(math.exp(10.0) + len(tok.vocab) - 1)
-    assert processor.logprobs[:9] == pytest.approx([preferred] * 9, abs=1e-4)  # "time: Osl": the model's choice
-    assert processor.logprobs[9] == pytest.approx(masked, abs=1e-4)  # "o" for the "x" it preferred: unmasked odds
 
 
 def test_a_dead_end_under_the_numbers_rule_is_finished_without_it():

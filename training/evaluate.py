@@ -182,9 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="free: no constraint; generic: grammar, expert set and copying from the query; "
                              "full: generic plus each expert's ordering rules (default: the rewriter's default)")
     parser.add_argument("--resample", type=int, default=None, metavar="N",
-                        help="lines sampled for a second opinion on every word-problem line and on a result its "
-                             "expert does not usually give (default: the rewriter's, 8; 0: none, out-of-range "
-                             "lines pass through)")
+                        help="lines sampled for a second opinion on a result its expert does not usually give "
+                             "(default: the rewriter's, 8; 0: none, out-of-range lines pass through)")
     parser.add_argument("--json", action="store_true", help="print one JSON object (per suite with --suite all)")
     return parser
 

@@ -128,13 +128,9 @@ class Expert:
     #: The rewriter takes a second opinion on a line whose result is below it (:meth:`gives_result`).
     least_result: ClassVar[float | None] = None
     #: Whether this expert's results are usually whole numbers. The rewriter takes a second
-    #: opinion on a fractional one and prefers a whole result a sampled line gives
+    #: opinion on a fractional one and prefers a whole result that sampled lines agree on
     #: (:meth:`usual_result`); with none, the fractional line stands.
     whole_results: ClassVar[bool] = False
-    #: Whether every line this expert takes gets a second opinion, not only one with an
-    #: unusual result: for experts whose first (greedy) line is often not the model's likeliest
-    #: whole line (a word problem's operators: see docs/decoding.md). Costs ``resample`` sampled lines.
-    resample_every_line: ClassVar[bool] = False
 
     def prepare(self) -> None:
         """Load what the expert needs before its first call (an index, a table), so the

@@ -238,7 +238,6 @@ class WordProblemExpert(Expert):
     train_weight = 1.6  # a start and up to five signed steps to get right
     least_result = 0.0  # counts and amounts: 1 negative answer among MAWPS + ASDiv-A train's 2,605
     whole_results = True  # 2,416 of MAWPS + ASDiv-A train's 2,605 answers; every generated one
-    resample_every_line = True
     calibration_prompts = (
         "Janet has 16 eggs, eats 3, bakes 4, sells rest for $2. How much?",
         "Tom has 20 apples. He gives away 5 and buys 8 more. How many apples does he have now?",
