@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Iterable, Mapping, Sequence
 
 from lazarus_cot_router.experts.base import Example, Expert, ExpertError
@@ -23,6 +24,7 @@ from .suites import kind_of, kind_rates, load_suite, suite_names
 
 #: The expert whose line hands the query back to the base model.
 PASSTHROUGH_EXPERT = "chat"
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 def same_answer(got: object, want: object) -> bool:
@@ -62,12 +64,22 @@ def score_one(example: Example, expert_name: str | None, spec: str | None, exper
     if not row["expert"] or expert is None:
         return row
     got = _canonical(expert, spec or "")
-    row["spec"] = got is not None and got == _canonical(expert, example.spec)
+    want = _canonical(expert, example.spec)
+    row["spec"] = got is not None and got == want
     try:
         row["execution"] = same_answer(expert.answer(spec or ""), example.answer)
     except ExpertError as exc:
         row["execution_error"] = exc.reason
+    gold_numbers = _numbers(want or example.spec)
+    if not row["execution"] and gold_numbers:
+        # A miss that copies the gold line's numbers went wrong in its operators, order or
+        # names; one that does not chose the wrong numbers (one the answer leaves out, ...).
+        row["right_numbers"] = _numbers(got or spec or "") == gold_numbers
     return row
+
+
+def _numbers(spec: str) -> Counter:
+    return Counter(float(n) for n in _NUMBER.findall(spec))
 
 
 def summarize(rows: Sequence[dict], tags: Sequence[Iterable[str]] | None = None) -> dict:
@@ -88,6 +100,9 @@ def summarize(rows: Sequence[dict], tags: Sequence[Iterable[str]] | None = None)
         report["extra_instruction"] = rates(with_instruction)
         report.update(kind_rates(list(rows), [kind_of(t) for t in tags]))
     report["failures"] = [r for r in rows if not r["execution"]]
+    misses = [r["right_numbers"] for r in report["failures"] if "right_numbers" in r]
+    if misses:
+        report["misses"] = {"right_numbers": sum(misses), "other_numbers": len(misses) - sum(misses)}
     return report
 
 
@@ -136,6 +151,10 @@ def format_report(report: dict, title: str = "") -> str:
     if "hidden_text_agreement" in report:
         lines.append(f"\nhidden-state route: expert accuracy {report['hidden_expert_accuracy']:.1%}, "
                      f"agreement with the parsed line {report['hidden_text_agreement']:.1%}")
+    if "misses" in report:
+        right, other = report["misses"]["right_numbers"], report["misses"]["other_numbers"]
+        lines.append(f"\nmisses with the right expert: {right} write the gold line's numbers (wrong operators, "
+                     f"order or names), {other} other numbers")
     failures = report["failures"]
     if failures:
         lines.append(f"\n{len(failures)} failures (first 20):")
@@ -154,7 +173,7 @@ def format_summary(reports: dict[str, dict]) -> str:
 
 
 JSON_KEYS = ("n", "format_accuracy", "expert_accuracy", "spec_accuracy", "execution_accuracy", "per_expert",
-             "extra_instruction", "kinds", "false_positive_rate", "failures", "hidden_text_agreement",
+             "extra_instruction", "kinds", "false_positive_rate", "misses", "failures", "hidden_text_agreement",
              "hidden_expert_accuracy")
 
 
