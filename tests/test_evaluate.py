@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timezone
 
 import pytest
 
 from lazarus_cot_router.experts.base import Example
 from lazarus_cot_router.plugins import get_experts
-from training.evaluate import format_report, same_answer, score_one, summarize
+from training.evaluate import format_report, numbers_written, same_answer, score_one, summarize
 
 
 @pytest.fixture(scope="module")
@@ -63,22 +64,25 @@ def test_summary_counts_and_subsets(experts):
     assert "overall" in format_report(report)
 
 
-def test_misses_are_split_by_whether_the_line_wrote_the_gold_numbers(experts):
+def test_misses_are_split_by_the_numbers_the_line_wrote(experts):
     examples = [
         Example("Tom had 7 and ate 3. How many are left?", "word_problem", "7 | -3", "4"),
+        Example("Ann has 5 bags of 4 and 9 pens. How many apples?", "word_problem", "5 | *4", "20"),
+        Example("Ann has 5 bags of 4 and 9 pens. How many things?", "word_problem", "5 | *4 +9", "29"),
         Example("Ann has 5 bags of 4 and 9 pens. How many apples?", "word_problem", "5 | *4", "20"),
         Example("Ann has 5 bags of 4 and 9 pens. How many pens?", "word_problem", "9 | -0", "9"),
         Example("Time in Oslo", "time", "Oslo", "Europe/Oslo"),
         Example("72 / 9", "divide", "72 / 9", "8"),
     ]
-    got = [("word_problem", "7 | +3"), ("word_problem", "5 | *4 +9"), ("word_problem", "9 | -0"),
-           ("time", "Paris"), ("divide", "72.0 / 9")]
+    got = [("word_problem", "7 | +3"), ("word_problem", "5 | *4 +9"), ("word_problem", "5 | *4"),
+           ("word_problem", "9 | *4"), ("word_problem", "9 | -0"), ("time", "Paris"), ("divide", "72.0 / 9")]
     rows = [score_one(e, n, s, experts) | {"raw": ""} for e, (n, s) in zip(examples, got)]
-    assert [r.get("right_numbers") for r in rows] == [True, False, None, None, None]
+    assert [r.get("numbers") for r in rows] == ["right", "extra", "fewer", "other", None, None, None]
     report = summarize(rows)
-    assert report["misses"] == {"right_numbers": 1, "other_numbers": 1}
+    assert report["misses"] == {"right": 1, "extra": 1, "fewer": 1, "other": 1}
     assert "1 write the gold line's numbers" in format_report(report)
-    assert "misses" not in summarize(rows[2:])
+    assert "misses" not in summarize(rows[4:])
+    assert numbers_written(Counter([5.0, 4.0]), Counter([5.0, 4.0, 4.0])) == "extra"
 
 
 def test_a_chat_query_counts_as_routed_right_when_the_host_passes_it_through(experts):

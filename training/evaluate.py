@@ -25,6 +25,8 @@ from .suites import kind_of, kind_rates, load_suite, suite_names
 #: The expert whose line hands the query back to the base model.
 PASSTHROUGH_EXPERT = "chat"
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+#: How a missed line's numbers compare with the gold line's (:func:`numbers_written`).
+MISS_KINDS = ("right", "extra", "fewer", "other")
 
 
 def same_answer(got: object, want: object) -> bool:
@@ -72,9 +74,7 @@ def score_one(example: Example, expert_name: str | None, spec: str | None, exper
         row["execution_error"] = exc.reason
     gold_numbers = _numbers(want or example.spec)
     if not row["execution"] and gold_numbers:
-        # A miss that copies the gold line's numbers went wrong in its operators, order or
-        # names; one that does not chose the wrong numbers (one the answer leaves out, ...).
-        row["right_numbers"] = _numbers(got or spec or "") == gold_numbers
+        row["numbers"] = numbers_written(gold_numbers, _numbers(got or spec or ""))
     return row
 
 
@@ -82,8 +82,22 @@ def _numbers(spec: str) -> Counter:
     return Counter(float(n) for n in _NUMBER.findall(spec))
 
 
+def numbers_written(gold: Counter, got: Counter) -> str:
+    """How a missed line's numbers compare with the gold line's: ``"right"`` (the same
+    numbers: it went wrong in operators, order or names), ``"extra"`` (all of them and
+    more), ``"fewer"`` (some of them, nothing else) or ``"other"``."""
+    if got == gold:
+        return "right"
+    if not gold - got:
+        return "extra"
+    if not got - gold:
+        return "fewer"
+    return "other"
+
+
 def summarize(rows: Sequence[dict], tags: Sequence[Iterable[str]] | None = None) -> dict:
-    """Accuracies overall and per expert (``per_expert``), and the failures."""
+    """Accuracies overall and per expert (``per_expert``), the failures, and how many of
+    the right expert's misses wrote the gold line's numbers, more, fewer or others (``misses``)."""
 
     def rates(subset: Sequence[dict]) -> dict:
         n = len(subset)
@@ -100,9 +114,9 @@ def summarize(rows: Sequence[dict], tags: Sequence[Iterable[str]] | None = None)
         report["extra_instruction"] = rates(with_instruction)
         report.update(kind_rates(list(rows), [kind_of(t) for t in tags]))
     report["failures"] = [r for r in rows if not r["execution"]]
-    misses = [r["right_numbers"] for r in report["failures"] if "right_numbers" in r]
+    misses = Counter(r["numbers"] for r in report["failures"] if "numbers" in r)
     if misses:
-        report["misses"] = {"right_numbers": sum(misses), "other_numbers": len(misses) - sum(misses)}
+        report["misses"] = {kind: misses[kind] for kind in MISS_KINDS}
     return report
 
 
@@ -152,9 +166,9 @@ def format_report(report: dict, title: str = "") -> str:
         lines.append(f"\nhidden-state route: expert accuracy {report['hidden_expert_accuracy']:.1%}, "
                      f"agreement with the parsed line {report['hidden_text_agreement']:.1%}")
     if "misses" in report:
-        right, other = report["misses"]["right_numbers"], report["misses"]["other_numbers"]
-        lines.append(f"\nmisses with the right expert: {right} write the gold line's numbers (wrong operators, "
-                     f"order or names), {other} other numbers")
+        m = report["misses"]
+        lines.append(f"\nmisses with the right expert: {m['right']} write the gold line's numbers (wrong operators, "
+                     f"order or names), {m['extra']} those and more, {m['fewer']} fewer, {m['other']} other numbers")
     failures = report["failures"]
     if failures:
         lines.append(f"\n{len(failures)} failures (first 20):")
