@@ -26,6 +26,8 @@ VENDORED = {
     "svamp/mawps-asdiv-a_train.csv": "c761cdc6390a67a285c6c346a2931f61bc8f47430eceaeb123cc3d0263efa821",
     "clinc150/LICENSE": "e6bc9e9c474700b708f568bac9e5a8a9bcb2b1dad53442f5ba449fcb848b8e76",
     "clinc150/data_full.json": "36923c3705a59e08fe9c3883d8bc2dd966ef93e22cb78ac41171782a698d56e0",
+    "mathematics/LICENSE": "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30",
+    "mathematics/arithmetic.jsonl": "db022ab234a17d432740ccd59c8dc1f8ad037de01ac75e8c3b388e37ad3cc724",
 }
 
 

@@ -105,13 +105,13 @@ def test_kinds_and_the_false_positive_rate(experts):
     assert report["false_positive_rate"] == pytest.approx(1 / 3)
     assert report["kinds"]["time"]["execution_accuracy"] == 1.0 and report["kinds"]["oos"]["taken"] == 1.0
     assert kind_of(("source:x", "kind:oos")) == "oos" and kind_of(()) is None
-    assert "other-intent and out-of-scope" in format_report(report)
+    assert "should stay chat" in format_report(report)
 
 
 def test_suites_load_their_public_sets_with_stable_samples():
     from training.suites import load_suite, suite_names
 
-    assert suite_names("all") == ["heldout", "robustness", "svamp", "clinc150"]
+    assert suite_names("all") == ["heldout", "robustness", "svamp", "clinc150", "mathematics"]
     assert suite_names("clinc150-val") == ["clinc150-val"]
     with pytest.raises(ValueError, match="unknown suite"):
         suite_names("gsm8k")

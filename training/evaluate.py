@@ -161,7 +161,7 @@ def format_report(report: dict, title: str = "") -> str:
         for name, r in report["kinds"].items():
             lines.append(f"{name:22} {r['n']:5d} {r['expert_accuracy']:7.1%} {r['execution_accuracy']:7.1%} {r['taken']:7.1%}")
     if "false_positive_rate" in report:
-        lines.append(f"an expert took {report['false_positive_rate']:.1%} of the other-intent and out-of-scope queries")
+        lines.append(f"an expert took {report['false_positive_rate']:.1%} of the queries that should stay chat (kinds other, oos)")
     if "hidden_text_agreement" in report:
         lines.append(f"\nhidden-state route: expert accuracy {report['hidden_expert_accuracy']:.1%}, "
                      f"agreement with the parsed line {report['hidden_text_agreement']:.1%}")
@@ -181,7 +181,7 @@ def format_summary(reports: dict[str, dict]) -> str:
     """One line per suite: the headline figures side by side."""
     lines = [f"{'suite':12} {'n':>5} {'expert':>7} {'exec':>7}  notes"]
     for name, r in reports.items():
-        notes = f"expert took {r['false_positive_rate']:.1%} of other/out-of-scope" if "false_positive_rate" in r else ""
+        notes = f"expert took {r['false_positive_rate']:.1%} of the should-stay-chat kinds" if "false_positive_rate" in r else ""
         lines.append(f"{name:12} {r['n']:5d} {r['expert_accuracy']:7.1%} {r['execution_accuracy']:7.1%}  {notes}")
     return "\n".join(lines)
 

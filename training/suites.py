@@ -10,7 +10,11 @@
 * ``clinc150``: the CLINC150 test split (4,500 in-scope + 1,000 out-of-scope
   queries, Larson et al., 2019), mapped as ``corpora.clinc150`` documents;
   reported per kind, with the share of other-intent and out-of-scope queries an
-  expert takes (the false-positive rate a host cares about).
+  expert takes (the false-positive rate a host cares about);
+* ``mathematics``: 898 questions of DeepMind's mathematics_dataset test split
+  (Saxton et al., 2019), as ``corpora.mathematics`` maps them: one binary operation
+  for an arithmetic expert (kinds ``add_or_sub``, ``mul``, ``div``), or a numeric
+  question no expert answers, which stays chat (kind ``other``).
 
 Recipes and rules are tuned on the development sets only (``mawps-dev``,
 ``clinc150-val``) and the training splits, never on the suites above.
@@ -66,6 +70,12 @@ def _clinc150(split: str) -> Callable[[int, int], list[Example]]:
     return load
 
 
+def _mathematics(n: int, seed: int) -> list[Example]:
+    from corpora import mathematics
+
+    return mathematics.evaluation()
+
+
 def _mawps_dev(n: int, seed: int) -> list[Example]:
     from corpora import mawps
 
@@ -79,6 +89,8 @@ SUITES = {
         Suite("robustness", "the seed's 12 public acceptance cases", _robustness),
         Suite("svamp", "SVAMP, 1,000 math word problems (public, never trained on)", _svamp),
         Suite("clinc150", "CLINC150 test: 4,500 in-scope + 1,000 out-of-scope queries (public)", _clinc150("test")),
+        Suite("mathematics", "mathematics_dataset test: 598 one-operation + 300 other numeric questions (public)",
+              _mathematics),
     )
 }
 #: Development sets: what recipes and rules may be tuned on (never the suites above).

@@ -1,0 +1,122 @@
+"""DeepMind's mathematics_dataset arithmetic questions as routing examples: for evaluation only.
+
+``data/mathematics/arithmetic.jsonl`` holds 900 questions of the authors' ``interpolate``
+test split (Saxton et al., ICLR 2019), written by ``scripts/generate_mathematics.py``:
+200 each of the modules that ask one binary operation (``arithmetic__add_or_sub``,
+``__mul``, ``__div``: "Total of -0.3 and 12.", "What is 5 less than -2?", "Divide -36 by
+301.", "-3*-542") and 25 each of twelve modules that no expert answers (chains of
+operations, other bases, roots, remainders, comparisons, rounding, unit and clock
+conversions). Another team's phrasings of the arithmetic experts' own job, and numeric
+questions that must stay chat. The router is never trained on them.
+
+A one-operation question writes two numbers; its spec is the operation of the module's
+family (``add`` or ``subtract``; ``multiply``; ``divide``) and the order of the two numbers
+whose result is the file's answer (the question's order where both give it), a fraction
+for most divisions ("-3/2204309"), checked to agree with what the expert executes. A
+question that two operations answer (an operand of 0: "What is 7 take away 0?") is
+dropped (:data:`AMBIGUOUS`). Every other module maps to ``chat``
+(kind ``other``: the false positives a host cares about).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from fractions import Fraction
+
+from lazarus_cot_router.experts.base import Example
+from lazarus_cot_router.experts.builtin import default_experts
+
+from . import data_text
+
+PATH = ("mathematics", "arithmetic.jsonl")
+SOURCE_TAG = "source:mathematics"
+#: Module -> the experts whose operation its questions ask (the kind a report shows it as).
+ONE_OPERATION = {
+    "arithmetic__add_or_sub": ("add", "subtract"),
+    "arithmetic__mul": ("multiply",),
+    "arithmetic__div": ("divide",),
+}
+KINDS = ("add_or_sub", "mul", "div", "other")
+AMBIGUOUS = "two operations or orders give the answer"
+
+#: A number as the questions write it, with its own minus ("-0.0149", the "-542" of "-3*-542").
+_NUMBER = re.compile(r"(?<![\d.])-?\d+(?:\.\d+)?")
+_SYMBOLS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/"}
+
+
+class ConversionError(ValueError):
+    """A question whose spec cannot be derived or does not execute to its answer."""
+
+
+@functools.lru_cache(maxsize=1)
+def rows() -> tuple[dict, ...]:
+    """The file's questions (``module, question, answer``), in file order."""
+    return tuple(json.loads(line) for line in data_text(*PATH).splitlines() if line.strip())
+
+
+def _result(expert: str, left: Fraction, right: Fraction) -> Fraction | None:
+    if expert == "add":
+        return left + right
+    if expert == "subtract":
+        return left - right
+    if expert == "multiply":
+        return left * right
+    return left / right if right else None
+
+
+def one_operation_spec(question: str, answer: str, experts: tuple[str, ...]) -> tuple[str, str]:
+    """``(expert, spec)``: the operation among ``experts`` and the order of the question's two
+    numbers that computes ``answer``."""
+    numbers = _NUMBER.findall(question)
+    if len(numbers) != 2:
+        raise ConversionError(f"expected two numbers in {question!r}, found {numbers}")
+    want = Fraction(answer)
+    fits = []
+    for expert in experts:
+        # The question's own order first: a commutative operation keeps it.
+        order = next(((a, b) for a, b in (numbers, numbers[::-1]) if _result(expert, Fraction(a), Fraction(b)) == want), None)
+        if order is not None:
+            fits.append((expert, f"{order[0]} {_SYMBOLS[expert]} {order[1]}"))
+    if len(fits) != 1:
+        raise ConversionError(AMBIGUOUS if fits else f"no operation of {experts} gives {answer} in {question!r}")
+    return fits[0]
+
+
+def convert_row(row: dict, experts: dict) -> Example:
+    """One question as an example: the arithmetic expert and spec, or ``chat``."""
+    module, question = row["module"], row["question"]
+    family = ONE_OPERATION.get(module)
+    if family is None:
+        return Example(question, "chat", "", None, (SOURCE_TAG, "kind:other", f"module:{module}"))
+    name, spec = one_operation_spec(question, row["answer"], family)
+    example = experts[name].example(question, spec, (SOURCE_TAG, f"kind:{module.split('__')[1]}"))
+    got, want = Fraction(example.answer), Fraction(row["answer"])
+    if abs(got - want) > Fraction(1, 10**6) * max(1, abs(want)):
+        raise ConversionError(f"{name}: {spec} executes to {example.answer}, not {row['answer']}")
+    return example
+
+
+@functools.lru_cache(maxsize=1)
+def _conversion() -> tuple[tuple[Example, ...], tuple[str, ...]]:
+    experts = {e.name: e for e in default_experts()}
+    kept, dropped = [], []
+    for row in rows():
+        try:
+            kept.append(convert_row(row, experts))
+        except ConversionError as exc:
+            if str(exc) != AMBIGUOUS:
+                raise
+            dropped.append(row["question"])
+    return tuple(kept), tuple(dropped)
+
+
+def evaluation() -> list[Example]:
+    """Every kept question, in file order (the ``mathematics`` suite)."""
+    return list(_conversion()[0])
+
+
+def dropped() -> tuple[str, ...]:
+    """The questions left out because two operations answer them (:data:`AMBIGUOUS`)."""
+    return _conversion()[1]
