@@ -57,3 +57,12 @@ def test_modules_no_expert_answers_stay_chat_and_count_as_false_positives():
     assert len(modules) == 12 and set(modules.values()) == {25}
     assert {e.expert for e in other} == {"chat"} and all(e.answer is None for e in other)
     assert load_suite("mathematics") == mathematics.evaluation()
+
+
+def test_training_never_reads_the_suite():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readers = [p.relative_to(root).as_posix() for p in [*root.glob("training/**/*.py"), *root.glob("calibration/*.py")]
+               if "mathematics" in p.read_text(encoding="utf-8")]
+    assert readers == ["training/suites.py"]

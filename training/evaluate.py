@@ -2,7 +2,7 @@
 
 ``lazarus-cot-router eval --adapter DIR [--suite NAME | --queries FILE] [--decoding MODE] [--json]``
 runs the trained rewriter on an evaluation suite (``heldout``, ``robustness``,
-``svamp``, ``clinc150`` or ``all``; see ``training.suites``) or on a YAML query
+``svamp``, ``clinc150``, ``mathematics`` or ``all``; see ``training.suites``) or on a YAML query
 file (the schema of the acceptance file: ``query, expert, spec, answer``).
 
 A query whose gold expert is ``chat`` counts as routed right when the host
