@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from fractions import Fraction
 
 from lazarus_cot_router.experts.base import Example
 from lazarus_cot_router.experts.builtin import default_experts
 
 from . import data_text
+from .text import written_numbers
 
 PATH = ("mathematics", "arithmetic.jsonl")
 SOURCE_TAG = "source:mathematics"
@@ -40,9 +40,6 @@ ONE_OPERATION = {
 }
 KINDS = ("add_or_sub", "mul", "div", "other")
 AMBIGUOUS = "two operations or orders give the answer"
-
-#: A number as the questions write it, with its own minus ("-0.0149", the "-542" of "-3*-542").
-_NUMBER = re.compile(r"(?<![\d.])-?\d+(?:\.\d+)?")
 _SYMBOLS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/"}
 
 
@@ -69,7 +66,7 @@ def _result(expert: str, left: Fraction, right: Fraction) -> Fraction | None:
 def one_operation_spec(question: str, answer: str, experts: tuple[str, ...]) -> tuple[str, str]:
     """``(expert, spec)``: the operation among ``experts`` and the order of the question's two
     numbers that computes ``answer``."""
-    numbers = _NUMBER.findall(question)
+    numbers = written_numbers(question)  # with their own minus: "-0.0149", the "-542" of "-3*-542"
     if len(numbers) != 2:
         raise ConversionError(f"expected two numbers in {question!r}, found {numbers}")
     want = Fraction(answer)
