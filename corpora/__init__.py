@@ -13,9 +13,18 @@ The data ship inside the package (``corpora/data/...``) and are read with
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 
 
 def data_text(*parts: str) -> str:
     """The text of the vendored file ``corpora/data/<parts...>`` (UTF-8)."""
     return resources.files(__name__).joinpath("data", *parts).read_text(encoding="utf-8")
+
+
+@functools.lru_cache(maxsize=1)
+def builtin_experts() -> dict:
+    """The built-in experts by name, built once: the converters label and check specs with them."""
+    from lazarus_cot_router.experts.builtin import default_experts
+
+    return {expert.name: expert for expert in default_experts()}

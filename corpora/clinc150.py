@@ -35,11 +35,10 @@ import re
 from collections import Counter
 
 from lazarus_cot_router.experts.base import Example, ExpertError
-from lazarus_cot_router.experts.builtin import default_experts
 from lazarus_cot_router.experts.places import place_zones, resolve_place, trim_place
 from lazarus_cot_router.experts.vocabulary import CARDINALS
 
-from . import data_text
+from . import builtin_experts, data_text
 
 PATH = ("clinc150", "data_full.json")
 SOURCE_TAG = "source:clinc150"
@@ -93,21 +92,16 @@ def convert(query: str, intent: str) -> Example:
     if intent == "time":
         place = time_place(query)
         if place is not None:
-            return _experts()["time"].example(query, place, tags + ("kind:time",))
+            return builtin_experts()["time"].example(query, place, tags + ("kind:time",))
         return Example(query, "chat", "", None, tags + ("kind:time_no_place",))
     if intent == "calculator":
         labelled = label_calculator(query)
         if labelled is not None:
             expert, spec, forms = labelled
-            return _experts()[expert].example(query, spec, tags + ("kind:calculator",) + forms)
+            return builtin_experts()[expert].example(query, spec, tags + ("kind:calculator",) + forms)
         return Example(query, "chat", "", None, tags + ("kind:calculator_other",))
     kind = "oos" if intent == OOS_INTENT else "other"
     return Example(query, "chat", "", None, tags + (f"kind:{kind}",))
-
-
-@functools.lru_cache(maxsize=1)
-def _experts():
-    return {e.name: e for e in default_experts()}
 
 
 # --- time: the place a query names --------------------------------------------------------
@@ -208,7 +202,7 @@ def label_calculator(query: str) -> tuple[str, str, tuple[str, ...]] | None:
             return None
         spec = f"{left[0]} {_SYMBOLS[expert]} {right[0]}"
         try:
-            _experts()[expert].execute(spec)
+            builtin_experts()[expert].execute(spec)
         except ExpertError:
             return None
         return expert, spec, tuple(sorted(set(left[1]) | set(right[1])))

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 from fractions import Fraction
 
 from lazarus_cot_router.experts.base import Example
-from lazarus_cot_router.experts.builtin import default_experts
 
-from . import data_text
+from . import builtin_experts, data_text
 from .text import written_numbers
 
 PATH = ("mathematics", "arithmetic.jsonl")
@@ -38,9 +38,9 @@ ONE_OPERATION = {
     "arithmetic__mul": ("multiply",),
     "arithmetic__div": ("divide",),
 }
-KINDS = ("add_or_sub", "mul", "div", "other")
-AMBIGUOUS = "two operations or orders give the answer"
-_SYMBOLS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/"}
+AMBIGUOUS = "two operations give the answer"
+#: An arithmetic expert's symbol (``ArithmeticExpert.symbol``) as exact arithmetic on fractions.
+_APPLY = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
 
 
 class ConversionError(ValueError):
@@ -53,14 +53,10 @@ def rows() -> tuple[dict, ...]:
     return tuple(json.loads(line) for line in data_text(*PATH).splitlines() if line.strip())
 
 
-def _result(expert: str, left: Fraction, right: Fraction) -> Fraction | None:
-    if expert == "add":
-        return left + right
-    if expert == "subtract":
-        return left - right
-    if expert == "multiply":
-        return left * right
-    return left / right if right else None
+def _computes(symbol: str, left: str, right: str, want: Fraction) -> bool:
+    if symbol == "/" and not Fraction(right):
+        return False
+    return _APPLY[symbol](Fraction(left), Fraction(right)) == want
 
 
 def one_operation_spec(question: str, answer: str, experts: tuple[str, ...]) -> tuple[str, str]:
@@ -71,24 +67,25 @@ def one_operation_spec(question: str, answer: str, experts: tuple[str, ...]) -> 
         raise ConversionError(f"expected two numbers in {question!r}, found {numbers}")
     want = Fraction(answer)
     fits = []
-    for expert in experts:
+    for name in experts:
+        symbol = builtin_experts()[name].symbol
         # The question's own order first: a commutative operation keeps it.
-        order = next(((a, b) for a, b in (numbers, numbers[::-1]) if _result(expert, Fraction(a), Fraction(b)) == want), None)
+        order = next(((a, b) for a, b in (numbers, numbers[::-1]) if _computes(symbol, a, b, want)), None)
         if order is not None:
-            fits.append((expert, f"{order[0]} {_SYMBOLS[expert]} {order[1]}"))
+            fits.append((name, f"{order[0]} {symbol} {order[1]}"))
     if len(fits) != 1:
         raise ConversionError(AMBIGUOUS if fits else f"no operation of {experts} gives {answer} in {question!r}")
     return fits[0]
 
 
-def convert_row(row: dict, experts: dict) -> Example:
+def convert_row(row: dict) -> Example:
     """One question as an example: the arithmetic expert and spec, or ``chat``."""
     module, question = row["module"], row["question"]
     family = ONE_OPERATION.get(module)
     if family is None:
         return Example(question, "chat", "", None, (SOURCE_TAG, "kind:other", f"module:{module}"))
     name, spec = one_operation_spec(question, row["answer"], family)
-    example = experts[name].example(question, spec, (SOURCE_TAG, f"kind:{module.split('__')[1]}"))
+    example = builtin_experts()[name].example(question, spec, (SOURCE_TAG, f"kind:{module.split('__')[1]}"))
     got, want = Fraction(example.answer), Fraction(row["answer"])
     if abs(got - want) > Fraction(1, 10**6) * max(1, abs(want)):
         raise ConversionError(f"{name}: {spec} executes to {example.answer}, not {row['answer']}")
@@ -97,11 +94,10 @@ def convert_row(row: dict, experts: dict) -> Example:
 
 @functools.lru_cache(maxsize=1)
 def _conversion() -> tuple[tuple[Example, ...], tuple[str, ...]]:
-    experts = {e.name: e for e in default_experts()}
     kept, dropped = [], []
     for row in rows():
         try:
-            kept.append(convert_row(row, experts))
+            kept.append(convert_row(row))
         except ConversionError as exc:
             if str(exc) != AMBIGUOUS:
                 raise

@@ -1,6 +1,7 @@
 """DeepMind's mathematics_dataset questions as an evaluation suite (corpora/mathematics.py)."""
 
 from collections import Counter
+from fractions import Fraction
 
 import pytest
 
@@ -25,7 +26,7 @@ def test_every_question_converts_and_each_spec_executes_to_the_files_answer():
         if example.expert != "chat":
             assert same_answer(EXPERTS[example.expert].answer(example.spec), example.answer)
             assert example.answer == EXPERTS[example.expert].answer(example.spec)
-            got, want = float(example.answer), float(eval(rows[example.query]["answer"]))  # "-3/2204309"
+            got, want = float(example.answer), float(Fraction(rows[example.query]["answer"]))  # "-3/2204309"
             assert abs(got - want) <= 1e-6 * max(1.0, abs(want))
 
 
