@@ -168,6 +168,13 @@ def _check_value(key: str, value: Any, hint: Any, meta: Mapping[str, Any], base:
         if value < meta.get("min", value):
             raise ConfigError(f"{key}: expected an integer >= {meta['min']}, got {value}")
         return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {_kind(value)}")
+        low, high = meta.get("min", float("-inf")), meta.get("max", float("inf"))
+        if not low <= value <= high:
+            raise ConfigError(f"{key}: expected a number from {low} to {high}, got {value}")
+        return float(value)
     if hint is str:
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{key}: expected a non-empty string, got {_kind(value)}")

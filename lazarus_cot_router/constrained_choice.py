@@ -4,9 +4,11 @@
 highest-scoring token that keeps the routing line valid under a
 :class:`~lazarus_cot_router.constrain.LineConstraint` wins, and only the tokens
 ranked above it are masked, so the probabilities the rewriter reports stay the
-model's own. :class:`SampledChoice` (RL's): the next token is drawn from the
-model's distribution restricted to the tokens a check (a ``ConstrainedChoice``)
-accepts. Both run inside :func:`lazarus_cot_router.decoding.decode_batch`."""
+model's own; ``masked`` keeps the largest share of the model's probability it
+had to mask at one step (how far the line the model preferred left the
+grammar or the query's words). :class:`SampledChoice` (RL's): the next token
+is drawn from the model's distribution restricted to the tokens a check (a
+``ConstrainedChoice``) accepts. Both run inside :func:`lazarus_cot_router.decoding.decode_batch`."""
 
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ class ConstrainedChoice:
         self._start: int | None = None
         self._minus_ids: dict[str, int | None] = {}  # the minus token after each leading whitespace
         self.dead = False  # no valid line was reachable: the line was ended where it stood
+        self.masked = 0.0  # the largest share of the model's probability masked at one step
 
     def valid(self, generated: list[int], token: int) -> bool:
         """Whether the line may go on with ``token`` after the ids ``generated``."""
@@ -96,20 +99,27 @@ class ConstrainedChoice:
                 if self.valid(generated, token):
                     if i == 0:
                         return logits
-                    return _mask(logits, row, ranked[:i])
+                    return self._override(logits, row, ranked[:i])
                 if i == 0 and (minus := self.minus_before(generated, token)) is not None:
-                    return _mask(logits, row, [minus], keep_only=True)
+                    return self._override(logits, row, [minus], keep_only=True)
             # None of the best tokens keeps the line valid: ask the grammar what
             # may come next and take the one the model scores highest.
             valid = self.grammar_tokens(generated)
             if valid:
                 best = max(valid, key=lambda t: row[t].item())
-                return _mask(logits, row, [best], keep_only=True)
+                return self._override(logits, row, [best], keep_only=True)
             if not self.relax():
                 # Nothing keeps the line valid, even without the ordering rules: it ends here and
                 # the rewriter passes the query through rather than run what the model writes freely.
                 self.dead = True
                 return _mask(logits, row, [min(self.banned)], keep_only=True) if self.banned else logits
+
+    def _override(self, logits: mx.array, row: mx.array, tokens: list[int], keep_only: bool = False) -> mx.array:
+        """:func:`_mask`, recording the share of the model's probability it removes."""
+        p = mx.softmax(row.astype(mx.float32))
+        share = min(1.0, mx.sum(p[mx.array(tokens)]).item())  # a float32 sum may pass 1
+        self.masked = max(self.masked, 1.0 - share if keep_only else share)
+        return _mask(logits, row, tokens, keep_only)
 
 
 def _mask(logits: mx.array, row: mx.array, tokens: list[int], keep_only: bool = False) -> mx.array:

@@ -36,7 +36,8 @@ class Decoded:
     tokens: list[int]
     text: str
     logprobs: list[float] = field(default_factory=list)
-    finish: str = "length"  # "arrow" | "eot" | "length"
+    finish: str = "length"  # "arrow" | "eot" | "length"; the rewriter adds "dead_end" | "overridden"
+    masked: float = 0.0  # the largest share of the model's probability a constraint masked at one step
 
 
 class SharedPrefix:

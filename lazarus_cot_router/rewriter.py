@@ -28,6 +28,9 @@ DEFAULT_MAX_TOKENS = 64
 #: Lines sampled for a second opinion on a line whose result its expert does not usually give.
 DEFAULT_RESAMPLE = 8
 RESAMPLE_TEMPERATURE = 0.7
+#: A line for which the constraint had to mask more than this share of the model's
+#: probability at one step passes through.
+DEFAULT_MAX_MASKED = 0.999
 
 
 @dataclass
@@ -42,6 +45,8 @@ class RouteResult:
     result: str | None = None
     confidence: float = 0.0
     error: str | None = None  # why this is a passthrough, if it is one
+    masked: float = 0.0  # the largest share of the model's probability the constraint masked at one step
+    forced: bool = False  # passed through because that share was above the rewriter's max_masked
     note: str = ""  # e.g. that the query was truncated
     prompt_tokens: int = 0
     generated_tokens: int = 0
@@ -72,7 +77,13 @@ class TrainedCoTRewriter(host_rewriter_base()):
     the usual ones agree on is taken (self-consistency). With none, an
     in-range first line stands, and one out of range takes the result most
     in-range samples agree on, or passes through when none is in range (or
-    ``resample`` is 0)."""
+    ``resample`` is 0).
+
+    Where the constraint had to mask more than ``max_masked`` of the model's
+    probability at one step, the line the model preferred left the grammar or
+    the query's words (a number the query does not write, a digit of another
+    base, free text): the query passes through instead of running the valid
+    line the constraint forced. 1 never passes through for this."""
 
     def __init__(
         self,
@@ -86,6 +97,7 @@ class TrainedCoTRewriter(host_rewriter_base()):
         loaded=None,
         decoding: str = DEFAULT_DECODING,
         resample: int = DEFAULT_RESAMPLE,
+        max_masked: float = DEFAULT_MAX_MASKED,
     ):
         from .models import load
         from .plugins import get_experts
@@ -94,6 +106,8 @@ class TrainedCoTRewriter(host_rewriter_base()):
             raise ValueError(f"decoding must be one of {', '.join(DECODING_MODES)}, not {decoding!r}")
         if resample < 0:
             raise ValueError(f"resample must be 0 or more, not {resample}")
+        if not 0.0 <= max_masked <= 1.0:
+            raise ValueError(f"max_masked must be between 0 and 1, not {max_masked}")
         if routing not in ("text", "hidden"):
             raise ValueError(f"routing must be 'text' or 'hidden', not {routing!r}")
         if routing == "hidden" and calibration is None:
@@ -112,6 +126,7 @@ class TrainedCoTRewriter(host_rewriter_base()):
         self.max_tokens = max_tokens
         self.decoding = decoding
         self.resample = resample
+        self.max_masked = max_masked
         self.routing = routing
         self.system_prompt = router_system_prompt(list(self.experts.values()))
         self.prefix_ids, _ = encode_prompt(self.tokenizer, self.system_prompt, "")
@@ -207,8 +222,11 @@ class TrainedCoTRewriter(host_rewriter_base()):
             logits_processors=processors,
         )
         for out, processor in zip(outs, processors or []):
+            out.masked = processor.masked
             if processor.dead:
                 out.finish = "dead_end"
+            elif processor.masked > self.max_masked:
+                out.finish = "overridden"
         return outs
 
     def _second_opinions(self, results: list[RouteResult], suffixes: list[list[int]], queries: list[str]) -> None:
@@ -295,8 +313,15 @@ class TrainedCoTRewriter(host_rewriter_base()):
     def _execute(self, result: RouteResult, out: Decoded, confidence: float | None = None) -> None:
         result.raw = out.text
         result.generated_tokens = len(out.tokens)
+        result.masked = out.masked
         if out.finish == "dead_end":
             result.error = f"no valid routing line for this query (the model began {out.text[:120]!r})"
+            return
+        if out.finish == "overridden":
+            result.forced = True
+            result.error = (f"the constraint masked {out.masked:.1%} of the model's probability at one step "
+                            f"(the limit is {self.max_masked:.1%}): the line the model preferred leaves the "
+                            f"grammar or the query's words ({out.text[:120]!r} is the valid line it forced)")
             return
         parsed = parse_line(out.text)
         if isinstance(parsed, ParseError):

@@ -104,6 +104,8 @@ def test_plugin_rewriter_options_pass_through():
         ({"trained-cot": {"max_tokens": "ten"}}, r"virtual_experts\.trained-cot\.max_tokens: expected an integer, got 'ten' \(str\)"),
         ({"trained-cot": {"max_tokens": True}}, r"virtual_experts\.trained-cot\.max_tokens: expected an integer, got True"),
         ({"trained-cot": {"max_tokens": 0}}, r"virtual_experts\.trained-cot\.max_tokens: expected an integer >= 1, got 0"),
+        ({"trained-cot": {"max_masked": 1.5}}, r"virtual_experts\.trained-cot\.max_masked: expected a number from 0\.0 to 1\.0, got 1\.5"),
+        ({"trained-cot": {"max_masked": "most"}}, r"virtual_experts\.trained-cot\.max_masked: expected a number, got 'most' \(str\)"),
         ({"trained-cot": {"decoding": "strict"}}, r"virtual_experts\.trained-cot\.decoding: expected one of 'free', 'generic', 'full', got 'strict'"),
         ({"trained-cot": {"routing": "logits"}}, r"virtual_experts\.trained-cot\.routing: expected one of 'text', 'hidden', got 'logits'"),
         ({"trained-cot": {"adapter": "no/such/dir"}}, r"virtual_experts\.trained-cot\.adapter: 'no/such/dir' is not a folder"),
@@ -117,6 +119,11 @@ def test_invalid_section(values, message):
     with pytest.raises(ConfigError, match=message):
         load_rewriter(section(**values))
     assert "RecordingRewriter" not in repr(sys.modules.get("built"))
+
+
+def test_a_share_option_takes_any_number_in_range():
+    assert read_config(section(**{"trained-cot": {"max_masked": 1}})).options == {"max_masked": 1.0}
+    assert read_config(section(**{"trained-cot": {"max_masked": 0.25}})).options == {"max_masked": 0.25}
 
 
 @pytest.mark.parametrize(
@@ -147,9 +154,11 @@ def test_file_errors(tmp_path):
 
 def test_option_schemas_are_documented():
     rows = describe_options(TrainedCoTOptions)
-    assert [row[0] for row in rows] == ["model", "adapter", "max_tokens", "routing", "calibration", "decoding", "resample"]
+    assert [row[0] for row in rows] == ["model", "adapter", "max_tokens", "routing", "calibration", "decoding", "resample",
+                                   "max_masked"]
     assert rows[5][1:3] == ("'free' | 'generic' | 'full'", "generic")
     assert rows[6][1:3] == ("int", 8)
+    assert rows[7][1] == "float"
     assert rows[1][1] == "str | null"
     assert rows[3][1] == "'text' | 'hidden'"
     assert all(row[3] for row in rows + describe_options(FewShotOptions))

@@ -255,6 +255,9 @@ def test_processor_masks_invalid_tokens_and_keeps_valid_choices():
     text = run_processor(processor, tok, "time: Oslx", steps=11)
     assert text.startswith("time: Oslo")
     assert constraint_for(query).allows(text)
+    # The share of the model's probability the constraint took away: at least all of "x"'s.
+    e = float(mx.exp(mx.array(10.0)).item())
+    assert e / (e + len(tok.vocab) - 1) <= processor.masked < 1.0
 
 
 def test_a_dead_end_under_the_numbers_rule_is_finished_without_it():
@@ -341,6 +344,7 @@ def test_processor_leaves_valid_top_choice_untouched():
     logits[0, tok.ids["c"]] = 5.0
     out = processor(context, logits)
     assert mx.array_equal(out, logits)  # "c" starts "chat:"
+    assert processor.masked == 0.0
 
 
 def test_tiny_random_model_writes_only_valid_lines(tiny_model_dir):
@@ -574,3 +578,29 @@ def test_a_line_with_no_valid_way_on_becomes_a_passthrough(tiny_model_dir):
     assert result.error and "no valid routing line" in result.error
     action = router.to_action(result)
     assert (action.expert, action.operation) == ("none", "passthrough")
+
+
+def test_a_line_the_constraint_had_to_force_passes_through(tiny_model_dir):
+    from lazarus_cot_router.models import load
+    from lazarus_cot_router.rewriter import TrainedCoTRewriter
+
+    loaded = load(str(tiny_model_dir))
+    query = "In base 16, what is -731 - -1c65?"
+    router = TrainedCoTRewriter(model=str(tiny_model_dir), loaded=loaded, max_masked=1.0, resample=0)
+    [free] = router.route_batch([query])
+    assert free.masked > 0.0 and "masked" not in (free.error or "")  # the random model's line left the grammar
+    router.max_masked = free.masked / 2
+    [gated] = router.route_batch([query])
+    assert gated.masked == pytest.approx(free.masked)
+    assert "the constraint masked" in gated.error and gated.expert is None
+    assert gated.forced and not free.forced
+    assert router.to_action(gated).operation == "passthrough"
+    with pytest.raises(ValueError, match="max_masked"):
+        TrainedCoTRewriter(model=str(tiny_model_dir), loaded=loaded, max_masked=1.5)
+
+
+def test_the_config_default_is_the_rewriters():
+    from lazarus_cot_router.options import TrainedCoTOptions
+    from lazarus_cot_router.rewriter import DEFAULT_MAX_MASKED, DEFAULT_RESAMPLE
+
+    assert (TrainedCoTOptions().resample, TrainedCoTOptions().max_masked) == (DEFAULT_RESAMPLE, DEFAULT_MAX_MASKED)

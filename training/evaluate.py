@@ -114,6 +114,7 @@ def summarize(rows: Sequence[dict], tags: Sequence[Iterable[str]] | None = None)
         report["extra_instruction"] = rates(with_instruction)
         report.update(kind_rates(list(rows), [kind_of(t) for t in tags]))
     report["failures"] = [r for r in rows if not r["execution"]]
+    report["forced"] = sum(r.get("forced", False) for r in rows)
     misses = Counter(r["numbers"] for r in report["failures"] if "numbers" in r)
     if misses:
         report["misses"] = {kind: misses[kind] for kind in MISS_KINDS}
@@ -130,7 +131,7 @@ def evaluate(rewriter, examples: Sequence[Example], batch_size: int = 32, progre
         batch = examples[start : start + batch_size]
         for ex, res in zip(batch, rewriter.route_batch([e.query for e in batch])):
             row = score_one(ex, res.expert, res.spec, rewriter.experts, executed=res.error is None)
-            row["raw"] = res.raw
+            row["raw"], row["forced"] = res.raw, res.forced
             if res.routes_agree is not None:
                 row["hidden_expert"], row["routes_agree"] = res.hidden_expert, res.routes_agree
             rows.append(row)
@@ -162,6 +163,8 @@ def format_report(report: dict, title: str = "") -> str:
             lines.append(f"{name:22} {r['n']:5d} {r['expert_accuracy']:7.1%} {r['execution_accuracy']:7.1%} {r['taken']:7.1%}")
     if "false_positive_rate" in report:
         lines.append(f"an expert took {report['false_positive_rate']:.1%} of the queries that should stay chat (kinds other, oos)")
+    if report.get("forced"):
+        lines.append(f"passed through {report['forced']} queries whose line the constraint had to force (max_masked)")
     if "hidden_text_agreement" in report:
         lines.append(f"\nhidden-state route: expert accuracy {report['hidden_expert_accuracy']:.1%}, "
                      f"agreement with the parsed line {report['hidden_text_agreement']:.1%}")
@@ -187,7 +190,7 @@ def format_summary(reports: dict[str, dict]) -> str:
 
 
 JSON_KEYS = ("n", "format_accuracy", "expert_accuracy", "spec_accuracy", "execution_accuracy", "per_expert",
-             "extra_instruction", "kinds", "false_positive_rate", "misses", "failures", "hidden_text_agreement",
+             "extra_instruction", "kinds", "false_positive_rate", "forced", "misses", "failures", "hidden_text_agreement",
              "hidden_expert_accuracy")
 
 
@@ -217,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resample", type=int, default=None, metavar="N",
                         help="lines sampled for a second opinion on a result its expert does not usually give "
                              "(default: the rewriter's, 8; 0: none, out-of-range lines pass through)")
+    parser.add_argument("--max-masked", type=float, default=None, metavar="P",
+                        help="pass through a line for which the constraint masked more than this share of the "
+                             "model's probability at one step (default: the rewriter's; 1: never)")
     parser.add_argument("--json", action="store_true", help="print one JSON object (per suite with --suite all)")
     return parser
 
@@ -236,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         options = {} if args.decoding is None else {"decoding": args.decoding}
         if args.resample is not None:
             options["resample"] = args.resample
+        if args.max_masked is not None:
+            options["max_masked"] = args.max_masked
         rewriter = TrainedCoTRewriter(model=args.model, adapter=args.adapter, routing=args.routing,
                                       calibration=args.calibration, **options)
     except (OSError, ValueError, ModelLoadError) as exc:
