@@ -46,7 +46,7 @@ class RouteResult:
     confidence: float = 0.0
     error: str | None = None  # why this is a passthrough, if it is one
     masked: float = 0.0  # the largest share of the model's probability the constraint masked at one step
-    forced: bool = False  # passed through because that share was above the rewriter's max_masked
+    overridden: bool = False  # passed through because that share was above the rewriter's max_masked
     note: str = ""  # e.g. that the query was truncated
     prompt_tokens: int = 0
     generated_tokens: int = 0
@@ -318,7 +318,7 @@ class TrainedCoTRewriter(host_rewriter_base()):
             result.error = f"no valid routing line for this query (the model began {out.text[:120]!r})"
             return
         if out.finish == "overridden":
-            result.forced = True
+            result.overridden = True
             result.error = (f"the constraint masked {out.masked:.1%} of the model's probability at one step "
                             f"(the limit is {self.max_masked:.1%}): the line the model preferred leaves the "
                             f"grammar or the query's words ({out.text[:120]!r} is the valid line it forced)")

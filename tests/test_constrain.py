@@ -580,7 +580,7 @@ def test_a_line_with_no_valid_way_on_becomes_a_passthrough(tiny_model_dir):
     assert (action.expert, action.operation) == ("none", "passthrough")
 
 
-def test_a_line_the_constraint_had_to_force_passes_through(tiny_model_dir):
+def test_a_line_the_constraint_overrode_passes_through(tiny_model_dir):
     from lazarus_cot_router.models import load
     from lazarus_cot_router.rewriter import TrainedCoTRewriter
 
@@ -593,7 +593,7 @@ def test_a_line_the_constraint_had_to_force_passes_through(tiny_model_dir):
     [gated] = router.route_batch([query])
     assert gated.masked == pytest.approx(free.masked)
     assert "the constraint masked" in gated.error and gated.expert is None
-    assert gated.forced and not free.forced
+    assert gated.overridden and not free.overridden
     assert router.to_action(gated).operation == "passthrough"
     with pytest.raises(ValueError, match="max_masked"):
         TrainedCoTRewriter(model=str(tiny_model_dir), loaded=loaded, max_masked=1.5)

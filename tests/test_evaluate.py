@@ -94,14 +94,14 @@ def test_a_chat_query_counts_as_routed_right_when_the_host_passes_it_through(exp
     assert failed["expert"] and not failed["taken"]
 
 
-def test_lines_the_constraint_had_to_force_are_counted(experts):
+def test_lines_the_constraint_overrode_are_counted(experts):
     examples = [Example("In base 13, what is 1a0c6 + 49?", "chat", "", None), Example("72 / 9", "divide", "72 / 9", "8")]
-    rows = [score_one(examples[0], None, None, experts, executed=False) | {"raw": "add: 13 + 49 ->", "forced": True},
-            score_one(examples[1], "divide", "72 / 9", experts) | {"raw": "divide: 72 / 9 ->", "forced": False}]
+    rows = [score_one(examples[0], None, None, experts, executed=False) | {"raw": "add: 13 + 49 ->", "overridden": True},
+            score_one(examples[1], "divide", "72 / 9", experts) | {"raw": "divide: 72 / 9 ->", "overridden": False}]
     report = summarize(rows)
-    assert report["forced"] == 1 and report["execution_accuracy"] == 1.0
-    assert "passed through 1 queries whose line the constraint had to force" in format_report(report)
-    assert summarize(rows[1:])["forced"] == 0
+    assert report["overridden"] == 1 and report["execution_accuracy"] == 1.0
+    assert "passed through 1 queries whose line the constraint overrode" in format_report(report)
+    assert summarize(rows[1:])["overridden"] == 0
 
 
 def test_kinds_and_the_false_positive_rate(experts):

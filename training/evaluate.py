@@ -114,7 +114,7 @@ def summarize(rows: Sequence[dict], tags: Sequence[Iterable[str]] | None = None)
         report["extra_instruction"] = rates(with_instruction)
         report.update(kind_rates(list(rows), [kind_of(t) for t in tags]))
     report["failures"] = [r for r in rows if not r["execution"]]
-    report["forced"] = sum(r.get("forced", False) for r in rows)
+    report["overridden"] = sum(r.get("overridden", False) for r in rows)
     misses = Counter(r["numbers"] for r in report["failures"] if "numbers" in r)
     if misses:
         report["misses"] = {kind: misses[kind] for kind in MISS_KINDS}
@@ -131,7 +131,7 @@ def evaluate(rewriter, examples: Sequence[Example], batch_size: int = 32, progre
         batch = examples[start : start + batch_size]
         for ex, res in zip(batch, rewriter.route_batch([e.query for e in batch])):
             row = score_one(ex, res.expert, res.spec, rewriter.experts, executed=res.error is None)
-            row["raw"], row["forced"] = res.raw, res.forced
+            row["raw"], row["overridden"] = res.raw, res.overridden
             if res.routes_agree is not None:
                 row["hidden_expert"], row["routes_agree"] = res.hidden_expert, res.routes_agree
             rows.append(row)
@@ -163,8 +163,8 @@ def format_report(report: dict, title: str = "") -> str:
             lines.append(f"{name:22} {r['n']:5d} {r['expert_accuracy']:7.1%} {r['execution_accuracy']:7.1%} {r['taken']:7.1%}")
     if "false_positive_rate" in report:
         lines.append(f"an expert took {report['false_positive_rate']:.1%} of the queries that should stay chat (kinds other, oos)")
-    if report.get("forced"):
-        lines.append(f"passed through {report['forced']} queries whose line the constraint had to force (max_masked)")
+    if report.get("overridden"):
+        lines.append(f"passed through {report['overridden']} queries whose line the constraint overrode (max_masked)")
     if "hidden_text_agreement" in report:
         lines.append(f"\nhidden-state route: expert accuracy {report['hidden_expert_accuracy']:.1%}, "
                      f"agreement with the parsed line {report['hidden_text_agreement']:.1%}")
@@ -190,7 +190,7 @@ def format_summary(reports: dict[str, dict]) -> str:
 
 
 JSON_KEYS = ("n", "format_accuracy", "expert_accuracy", "spec_accuracy", "execution_accuracy", "per_expert",
-             "extra_instruction", "kinds", "false_positive_rate", "forced", "misses", "failures", "hidden_text_agreement",
+             "extra_instruction", "kinds", "false_positive_rate", "overridden", "misses", "failures", "hidden_text_agreement",
              "hidden_expert_accuracy")
 
 
