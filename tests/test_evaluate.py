@@ -131,3 +131,22 @@ def test_suites_load_their_public_sets_with_stable_samples():
     clinc = load_suite("clinc150")
     assert len(clinc) == 5500
     assert len(load_suite("robustness")) == 12 and len(load_suite("heldout", heldout=10)) == 10
+
+
+def test_the_max_masked_bench_counts_what_a_threshold_costs_and_saves():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "max_masked.py"
+    spec = importlib.util.spec_from_file_location("max_masked_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = [{"want_expert": "add", "execution": True, "taken": True, "masked": 0.9999},    # right, lost above 0.999
+            {"want_expert": "add", "execution": False, "taken": True, "masked": 0.995},    # wrong answer
+            {"want_expert": "chat", "execution": False, "taken": True, "masked": 1.0},     # an expert where chat was wanted
+            {"want_expert": "chat", "execution": True, "taken": False, "masked": 0.97},    # chat already
+            {"want_expert": "divide", "execution": True, "taken": True, "masked": 0.0}]
+    assert bench.trade_off(rows, 1.0) == (0, 0)
+    assert bench.trade_off(rows, 0.999) == (1, 1)
+    assert bench.trade_off(rows, 0.99) == (1, 2)
+    assert bench.trade_off(rows, 0.9) == (1, 2)

@@ -5,12 +5,11 @@ from fractions import Fraction
 
 import pytest
 
-from corpora import mathematics
-from lazarus_cot_router.experts.builtin import default_experts
+from corpora import builtin_experts, mathematics
 from training.evaluate import same_answer
 from training.suites import kind_of, load_suite
 
-EXPERTS = {e.name: e for e in default_experts()}
+EXPERTS = builtin_experts()
 
 
 def test_every_question_converts_and_each_spec_executes_to_the_files_answer():

@@ -121,8 +121,9 @@ def summarize(rows: Sequence[dict], tags: Sequence[Iterable[str]] | None = None)
     return report
 
 
-def evaluate(rewriter, examples: Sequence[Example], batch_size: int = 32, progress: bool = True) -> dict:
-    """Run ``rewriter.route_batch`` over ``examples`` and score the lines."""
+def route_rows(rewriter, examples: Sequence[Example], batch_size: int = 32, progress: bool = True) -> list[dict]:
+    """Run ``rewriter.route_batch`` over ``examples``: one scored row per query (:func:`score_one`,
+    plus what the model wrote and the share of its probability the constraint masked)."""
     from tqdm import tqdm
 
     rows = []
@@ -131,12 +132,18 @@ def evaluate(rewriter, examples: Sequence[Example], batch_size: int = 32, progre
         batch = examples[start : start + batch_size]
         for ex, res in zip(batch, rewriter.route_batch([e.query for e in batch])):
             row = score_one(ex, res.expert, res.spec, rewriter.experts, executed=res.error is None)
-            row["raw"], row["overridden"] = res.raw, res.overridden
+            row["raw"], row["masked"], row["overridden"] = res.raw, res.masked, res.overridden
             if res.routes_agree is not None:
                 row["hidden_expert"], row["routes_agree"] = res.hidden_expert, res.routes_agree
             rows.append(row)
         bar.update(len(batch))
     bar.close()
+    return rows
+
+
+def evaluate(rewriter, examples: Sequence[Example], batch_size: int = 32, progress: bool = True) -> dict:
+    """Route ``examples`` (:func:`route_rows`) and summarize the scores."""
+    rows = route_rows(rewriter, examples, batch_size, progress)
     report = summarize(rows, [e.tags for e in examples])
     compared = [r for r in rows if "routes_agree" in r]
     if compared:
