@@ -94,7 +94,7 @@ def _train_cmd(model_dir, out, *extra):
     return [sys.executable, "-m", "commands", "train", "--model", str(model_dir), "--out", str(out),
             "--examples", "32", "--batch-size", "4", "--sft-epochs", "6", "--num-layers", "1",
             "--learning-rate", "1e-3", "--rl-iters", "0", "--eval-examples", "0", "--checkpoint-every", "2",
-            "--mawps-examples", "0", "--clinc-examples", "0", *extra]
+            "--mawps-examples", "0", "--clinc-examples", "0", "--unsupported-examples", "0", *extra]
 
 
 def _final_weights(run_dir):

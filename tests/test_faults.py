@@ -85,7 +85,7 @@ def train_args(model_dir: Path, out: Path, *extra: str) -> list[str]:
         "--model", str(model_dir), "--out", str(out), "--examples", str(4 * SFT_STEPS), "--batch-size", "4",
         "--sft-epochs", "1", "--num-layers", "1", "--learning-rate", "1e-3", "--rl-iters", str(RL_ITERS),
         "--rl-batch-size", "2", "--num-generations", "2", "--max-completion-length", "6", "--eval-examples", "0",
-        "--checkpoint-every", "1", "--mawps-examples", "0", "--clinc-examples", "0", *extra,
+        "--checkpoint-every", "1", "--mawps-examples", "0", "--clinc-examples", "0", "--unsupported-examples", "0", *extra,
     ]
 
 

@@ -63,7 +63,7 @@ def test_tiny_end_to_end_run(tiny_model_dir, tmp_path):
     config = resolve_config({
         "model": str(tiny_model_dir), "out": str(tmp_path / "run"), "examples": 12, "batch_size": 4, "num_layers": 1,
         "rl_iters": 1, "rl_batch_size": 2, "num_generations": 2, "max_completion_length": 6, "eval_examples": 2,
-        "mawps_examples": 2, "clinc_examples": 2,
+        "mawps_examples": 2, "clinc_examples": 2, "unsupported_examples": 4,
     })
     result = train.run(config, progress=False)
     run_dir = tmp_path / "run"
@@ -74,7 +74,7 @@ def test_tiny_end_to_end_run(tiny_model_dir, tmp_path):
     meta = json.loads((run_dir / "adapter_config.json").read_text())
     assert (meta["fine_tune_type"], meta["num_layers"]) == ("full", 1) and meta["base_model"]["hash"]
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert [r["phase"] for r in records] == ["sft"] * 4 + ["rl"]  # 12 generated + 2 MAWPS + 2 CLINC150
+    assert [r["phase"] for r in records] == ["sft"] * 5 + ["rl"]  # 12 generated + 4 unsupported + 2 MAWPS + 2 CLINC150
     assert all("loss" in r and "step" in r for r in records) and records[0]["tokens_per_s"] > 0
     assert result["eval"]["n"] == 2 and json.loads((run_dir / "eval.json").read_text())["n"] == 2
     model, _ = mlx_lm.load(str(tiny_model_dir), adapter_path=str(run_dir))
@@ -87,7 +87,7 @@ def test_a_new_run_refuses_a_directory_that_holds_files(tiny_model_dir, tmp_path
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
     common = ["--model", str(tiny_model_dir), "--out", str(out), "--examples", "4", "--mawps-examples", "0",
-              "--clinc-examples", "0", "--batch-size", "4",
+              "--clinc-examples", "0", "--unsupported-examples", "0", "--batch-size", "4",
               "--num-layers", "1", "--rl-iters", "0", "--eval-examples", "0"]
     assert train.main(common) == 2
     assert "is not empty" in capsys.readouterr().err and (out / "notes.txt").read_text() == "keep me"
@@ -99,7 +99,7 @@ def test_a_new_run_refuses_a_directory_that_holds_files(tiny_model_dir, tmp_path
 def test_resume_in_rl_phase_continues_iterations(tiny_model_dir, tmp_path):
     out = str(tmp_path / "run")
     common = ["--model", str(tiny_model_dir), "--out", out, "--examples", "8", "--mawps-examples", "0",
-              "--clinc-examples", "0", "--batch-size", "4", "--num-layers", "1",
+              "--clinc-examples", "0", "--unsupported-examples", "0", "--batch-size", "4", "--num-layers", "1",
               "--rl-batch-size", "2", "--num-generations", "2", "--max-completion-length", "4", "--eval-examples", "0"]
     assert train.main([*common, "--rl-iters", "1"]) == 0
     assert train.main([*common, "--rl-iters", "2", "--resume"]) == 0

@@ -23,6 +23,7 @@ from lazarus_cot_router.plugins import get_experts
 
 from .distractors import add_distractors
 from .generators import pool_ids, sample_example
+from .generators.unsupported import examples as unsupported_examples
 from .generators.variations import has_instruction, variation_pools, vary_example
 from .query_files import dump_yaml, export_yaml
 
@@ -134,10 +135,13 @@ def corpus_examples(mawps: int = 0, clinc: int = 0, seed: int = 0, distractor_sh
 
 
 def training_examples(examples: int, seed: int, experts: Sequence[Expert], mawps: int = 0, clinc: int = 0,
-                      distractor_share: float = 0.0) -> list[Example]:
+                      distractor_share: float = 0.0, unsupported: int = 0) -> list[Example]:
     """The training set: ``examples`` generated with :func:`training_mix`, plus the public
-    corpora's share (:func:`corpus_examples`), shuffled together."""
+    corpora's share (:func:`corpus_examples`) and ``unsupported`` requests for a computation no
+    built-in expert does (:mod:`training.generators.unsupported`, chat), shuffled together."""
     generated = generate_split("train", examples, seed, experts=experts, mix=training_mix(list(experts)))
+    if unsupported and "chat" in {expert.name for expert in experts}:
+        generated += unsupported_examples(unsupported, seed)
     combined = generated + corpus_examples(mawps, clinc, seed, distractor_share)
     random.Random(f"lazarus-cot-router:train-mix:{seed}").shuffle(combined)
     return combined
