@@ -68,8 +68,8 @@ def _small(rng: random.Random, low: int = 2, high: int = 12) -> int:
     return rng.randint(low, high)
 
 
-def _operator(rng: random.Random, op: str | None = None) -> str:
-    return rng.choice(_OPERATORS[op or rng.choice(tuple(_OPERATORS))])
+def _operator(rng: random.Random) -> str:
+    return rng.choice(_OPERATORS[rng.choice(tuple(_OPERATORS))])
 
 
 _LISTED = ("the sum of {numbers}", "the product of {numbers}", "the total of {numbers}")
