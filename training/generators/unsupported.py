@@ -44,6 +44,7 @@ _SCIENTIFIC = ("{m}e{k}", "{m}e{k} {op} {b}", "{b} {op} {m}e{k}", "{m}e-{k} {op}
 _PERCENT_COMPOUND = ("{p}% off {a}", "{p} percent off of {a} dollars", "a {p} percent tip on {a} dollars",
                      "a {p}% tip on ${a}", "${a} with {p}% off", "{a} after a {p}% discount",
                      "{a} plus {p}% tax", "{a} increased by {p}%", "{a} minus {p} percent")
+_LISTED = ("the sum of {numbers}", "the product of {numbers}", "the total of {numbers}")
 _FRACTIONS = ("{f} of {g}", "{f} times {g}", "{f} x {g}", "{f} of {a}", "{fw} of {gw}", "{fw} times {gw}")
 _FRACTION_WORDS = ("one half", "a third", "two thirds", "one quarter", "three quarters", "one fifth",
                    "2 fifths", "one sixth", "five eighths", "a tenth", "1 fifth", "seven tenths")
@@ -58,6 +59,9 @@ _HELP = ("can you help me with a math problem", "I need help with my math homewo
 KIND_WEIGHTS = {"chain": 3, "percent_compound": 2, "fraction": 2, "help": 1, "power": 1, "root": 1,
                 "factorial": 1, "logarithm": 1, "modulo": 1, "scientific": 1}
 KINDS = tuple(KIND_WEIGHTS)
+#: The frames of the kinds written as one expression with slots (see :func:`_fill`).
+_FRAMES = {"power": _POWERS, "root": _ROOTS, "factorial": _FACTORIALS, "logarithm": _LOGARITHMS, "modulo": _MODULO,
+           "scientific": _SCIENTIFIC, "percent_compound": _PERCENT_COMPOUND, "fraction": _FRACTIONS}
 
 
 def _number(rng: random.Random) -> str:
@@ -70,9 +74,6 @@ def _small(rng: random.Random, low: int = 2, high: int = 12) -> int:
 
 def _operator(rng: random.Random) -> str:
     return rng.choice(_OPERATORS[rng.choice(tuple(_OPERATORS))])
-
-
-_LISTED = ("the sum of {numbers}", "the product of {numbers}", "the total of {numbers}")
 
 
 def _chain(rng: random.Random) -> str:
@@ -104,15 +105,12 @@ def _fill(rng: random.Random, frames: tuple[str, ...]) -> str:
 
 def compose(rng: random.Random, kind: str) -> str:
     """One request of ``kind`` (one of :data:`KINDS`)."""
-    frames = {"power": _POWERS, "root": _ROOTS, "factorial": _FACTORIALS, "logarithm": _LOGARITHMS,
-              "modulo": _MODULO, "scientific": _SCIENTIFIC, "percent_compound": _PERCENT_COMPOUND,
-              "fraction": _FRACTIONS}
     if kind == "help":
         return rng.choice(_HELP)
     if kind == "chain":
         expression = _chain(rng)
-    elif kind in frames:
-        expression = _fill(rng, frames[kind])
+    elif kind in _FRAMES:
+        expression = _fill(rng, _FRAMES[kind])
     else:
         raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
     lead = rng.choice(LEADS)
