@@ -5,7 +5,8 @@
 - :mod:`corpora.svamp`: the SVAMP challenge set, for evaluation only; nothing
   here mixes it into training data.
 - ``corpora.clinc150``: CLINC150 intents (its own converter).
-- :mod:`corpora.mathematics`: DeepMind mathematics_dataset questions, for evaluation only.
+- :mod:`corpora.mathematics`: DeepMind mathematics_dataset questions: its test split for
+  evaluation, its train split for training (``train``) and a development split (``dev``).
 
 The data ship inside the package (``corpora/data/...``) and are read with
 :mod:`importlib.resources`, so an installed copy needs no repository checkout.

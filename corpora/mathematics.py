@@ -1,4 +1,5 @@
-"""DeepMind's mathematics_dataset arithmetic questions as routing examples: for evaluation only.
+"""DeepMind's mathematics_dataset questions as routing examples: its test split for evaluation, its
+train split for training.
 
 ``data/mathematics/arithmetic.jsonl`` holds 900 questions of the authors' ``interpolate``
 test split (Saxton et al., ICLR 2019), written by ``scripts/generate_mathematics.py``:
@@ -8,6 +9,14 @@ test split (Saxton et al., ICLR 2019), written by ``scripts/generate_mathematics
 operations, other bases, roots, remainders, comparisons, rounding, unit and clock
 conversions). Another team's phrasings of the arithmetic experts' own job, and numeric
 questions that must stay chat. The router is never trained on them.
+
+``data/mathematics/train.jsonl`` holds 1,380 questions of the authors' ``train`` split: 300 of
+each one-operation module and 15 of each of 32 modules of kinds the test file never samples
+(equations, derivatives, polynomials, primes, digits, sorting, probability), all ``chat``; so
+the test file's one-operation modules are in-distribution for a router trained on it, as
+CLINC150's test split is, and its twelve kinds that must stay chat are not.
+:func:`examples` gives the ``train`` part or the ``dev`` part, about 10% held out by a stable
+hash of the question.
 
 A one-operation question writes two numbers; its spec is the operation of the module's
 family (``add`` or ``subtract``; ``multiply``; ``divide``) and the order of the two numbers
@@ -28,9 +37,14 @@ from fractions import Fraction
 from lazarus_cot_router.experts.base import Example
 
 from . import builtin_experts, data_text
+from .equations import stable_share
 from .text import written_numbers
 
 PATH = ("mathematics", "arithmetic.jsonl")
+TRAIN_PATH = ("mathematics", "train.jsonl")
+SPLITS = ("train", "dev")
+DEV_SHARE = 0.1
+_DEV_SALT = "mathematics:dev"
 SOURCE_TAG = "source:mathematics"
 #: Module -> the experts whose operation its questions ask (the kind a report shows it as).
 ONE_OPERATION = {
@@ -47,10 +61,10 @@ class ConversionError(ValueError):
     """A question whose spec cannot be derived or does not execute to its answer."""
 
 
-@functools.lru_cache(maxsize=1)
-def rows() -> tuple[dict, ...]:
-    """The file's questions (``module, question, answer``), in file order."""
-    return tuple(json.loads(line) for line in data_text(*PATH).splitlines() if line.strip())
+@functools.lru_cache(maxsize=2)
+def rows(path: tuple[str, str] = PATH) -> tuple[dict, ...]:
+    """The questions (``module, question, answer``) of the test file, or of ``path``, in file order."""
+    return tuple(json.loads(line) for line in data_text(*path).splitlines() if line.strip())
 
 
 def _computes(symbol: str, left: str, right: str, want: Fraction) -> bool:
@@ -92,10 +106,10 @@ def convert_row(row: dict) -> Example:
     return example
 
 
-@functools.lru_cache(maxsize=1)
-def _conversion() -> tuple[tuple[Example, ...], tuple[str, ...]]:
+@functools.lru_cache(maxsize=2)
+def _conversion(path: tuple[str, str] = PATH) -> tuple[tuple[Example, ...], tuple[str, ...]]:
     kept, dropped = [], []
-    for row in rows():
+    for row in rows(path):
         try:
             kept.append(convert_row(row))
         except ConversionError as exc:
@@ -108,6 +122,13 @@ def _conversion() -> tuple[tuple[Example, ...], tuple[str, ...]]:
 def evaluation() -> list[Example]:
     """Every kept question, in file order (the ``mathematics`` suite)."""
     return list(_conversion()[0])
+
+
+def examples(split: str = "train") -> list[Example]:
+    """The train file's kept questions of ``split`` (``"train"`` or ``"dev"``), in file order."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
+    return [e for e in _conversion(TRAIN_PATH)[0] if (stable_share(e.query, _DEV_SALT) < DEV_SHARE) == (split == "dev")]
 
 
 def dropped() -> tuple[str, ...]:

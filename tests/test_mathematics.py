@@ -59,12 +59,42 @@ def test_modules_no_expert_answers_stay_chat_and_count_as_false_positives():
     assert load_suite("mathematics") == mathematics.evaluation()
 
 
-def test_training_never_reads_the_suite():
+def test_the_train_file_converts_and_asks_none_of_the_test_files_questions_or_chat_kinds():
+    rows = mathematics.rows(mathematics.TRAIN_PATH)
+    train, dev = mathematics.examples("train"), mathematics.examples("dev")
+    assert len(rows) == 1380 and len(train) + len(dev) == 1379  # one question two operations answer
+    assert 0.07 < len(dev) / (len(train) + len(dev)) < 0.13
+    assert not {e.query for e in train} & {e.query for e in dev}
+    assert not {row["question"] for row in rows} & {row["question"] for row in mathematics.rows()}
+    # the test file's kinds that must stay chat are never trained on, in their own or their composed form
+    test_other = {row["module"] for row in mathematics.rows() if row["module"] not in mathematics.ONE_OPERATION}
+    train_other = {row["module"].removesuffix("_composed") for row in rows if row["module"] not in mathematics.ONE_OPERATION}
+    assert len(train_other) > 20 and not test_other & train_other
+    for example in train + dev:
+        if example.expert != "chat":
+            assert example.answer == EXPERTS[example.expert].answer(example.spec)
+    assert Counter(e.expert for e in train) == {"chat": 430, "divide": 280, "multiply": 260, "add": 133, "subtract": 127}
+    with pytest.raises(ValueError, match="split must be one of"):
+        mathematics.examples("test")
+
+
+def test_training_draws_only_the_train_part_of_the_train_file():
+    from lazarus_cot_router.plugins import get_experts
+    from training.data import training_examples
+
+    mixed = training_examples(0, 0, list(get_experts().values()), mathematics=300)
+    drawn = {e.query for e in mixed if mathematics.SOURCE_TAG in e.tags}
+    assert len(drawn) == len(mixed) == 300
+    assert drawn <= {e.query for e in mathematics.examples("train")}
+    assert load_suite("mathematics-dev") == mathematics.examples("dev")
+
+
+def test_only_the_suites_read_the_test_file_and_the_dev_part():
     import re
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    imports = re.compile(r"from corpora import .*\bmathematics\b|corpora\.mathematics")
+    reads = re.compile(r"mathematics\.(evaluation|rows|_conversion)\(|mathematics\.examples\(\"dev\"\)")
     readers = [p.relative_to(root).as_posix() for p in [*root.glob("training/**/*.py"), *root.glob("calibration/*.py")]
-               if imports.search(p.read_text(encoding="utf-8"))]
+               if reads.search(p.read_text(encoding="utf-8"))]
     assert readers == ["training/suites.py"]

@@ -17,7 +17,8 @@
   question no expert answers, which stays chat (kind ``other``).
 
 Recipes and rules are tuned on the development sets only (``mawps-dev``,
-``clinc150-val``) and the training splits, never on the suites above.
+``clinc150-val``, ``mathematics-dev``: the part of mathematics_dataset's train split that
+training never draws) and the training splits, never on the suites above.
 
 Each example of a public suite carries a ``kind:`` tag; a suite's report breaks
 its accuracies down by kind.
@@ -76,6 +77,12 @@ def _mathematics(n: int, seed: int) -> list[Example]:
     return mathematics.evaluation()
 
 
+def _mathematics_dev(n: int, seed: int) -> list[Example]:
+    from corpora import mathematics
+
+    return mathematics.examples("dev")
+
+
 def _mawps_dev(n: int, seed: int) -> list[Example]:
     from corpora import mawps
 
@@ -99,6 +106,8 @@ DEV_SUITES = {
     for suite in (
         Suite("mawps-dev", "MAWPS + ASDiv-A dev split (held out of training by a stable hash)", _mawps_dev),
         Suite("clinc150-val", "CLINC150 validation: 3,000 in-scope + 100 out-of-scope queries", _clinc150("val")),
+        Suite("mathematics-dev", "mathematics_dataset train split, its dev part (held out of training by a stable hash)",
+              _mathematics_dev),
     )
 }
 
