@@ -1,7 +1,7 @@
 """Write ``corpora/data/mathematics/*.jsonl``: questions of DeepMind's mathematics_dataset.
 
-The files are vendored, so nothing here runs at install or test time. To regenerate them
-byte for byte, in a virtual environment of its own (the package needs an old sympy and numpy):
+The files are vendored, so nothing here runs at install or test time. To regenerate them, in a
+virtual environment of its own (the package needs an old sympy and numpy):
 
     pip install mathematics_dataset==1.0.1 sympy==1.5.1 "numpy<1.24"
     python scripts/generate_mathematics.py > corpora/data/mathematics/arithmetic.jsonl
@@ -17,6 +17,10 @@ conversions). ``corpora.mathematics`` maps them to routing examples.
 modules that no expert answers either but that the test file never samples (equations,
 derivatives, polynomials, primes and factors, digits, sorting, probability), so the test
 file's kinds of questions that must stay chat are never trained on, composed or not.
+
+The test file comes out byte for byte, and so do the train file's one-operation rows; the
+other modules' questions change from run to run (sympy's ordering), so the vendored train file
+is one run's output.
 """
 
 from __future__ import annotations

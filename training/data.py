@@ -109,13 +109,13 @@ def generate_split(
 def corpus_examples(mawps: int = 0, clinc: int = 0, seed: int = 0, distractor_share: float = 0.0,
                     mathematics: int = 0) -> list[Example]:
     """Examples from the public training corpora: ``mawps`` word problems of the MAWPS + ASDiv-A
-    training split, and ``clinc`` queries of the CLINC150 training split: first those of its
-    ``time`` and ``calculator`` intents (a few hundred: the ones it maps to an expert, and the hard
+    training split; ``clinc`` queries of the CLINC150 training split: first those of its ``time``
+    and ``calculator`` intents (a few hundred: the ones it maps to an expert, and the hard
     negatives, "what time is it" and "square root of 80", that no expert can take), the rest drawn
-    from its other intents and out-of-scope queries. Evaluation sets (SVAMP, CLINC150 test, the
-    dev splits) are never drawn from. ``mathematics`` questions come from mathematics_dataset's train
-    split (one-operation arithmetic, and kinds no expert answers that its test split never asks). A
-    ``distractor_share`` of the word problems get a
+    from its other intents and out-of-scope queries; ``mathematics`` questions of
+    mathematics_dataset's train split (one-operation arithmetic, and kinds no expert answers that
+    its test split never asks). Evaluation sets (SVAMP, CLINC150 test, mathematics_dataset test,
+    the dev splits) are never drawn from. A ``distractor_share`` of the word problems get a
     distractor (:func:`training.distractors.add_distractors`, donors from the same training split)."""
     import corpora.clinc150
     import corpora.mathematics
