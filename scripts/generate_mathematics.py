@@ -25,6 +25,7 @@ is one run's output.
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import sys
@@ -56,18 +57,30 @@ TRAIN = {**dict.fromkeys(ONE_OPERATION, 300), **dict.fromkeys((
 ), 15)}
 
 
-def main() -> None:
+#: What each file samples: the authors' regime, the seed, and questions per module.
+SPLITS = {"test": ("interpolate", 0, {**ONE_OPERATION, **OTHER}), "train": ("train", 1, TRAIN)}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("split", nargs="?", default="test", choices=SPLITS,
+                        help="test: arithmetic.jsonl (default); train: train.jsonl")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     import numpy as np
     from absl import flags
     from mathematics_dataset import generate
 
-    train = sys.argv[1:] == ["train"]
+    regime, seed, counts = SPLITS[args.split]
     flags.FLAGS(sys.argv[:1])
-    random.seed(1 if train else 0)
-    np.random.seed(1 if train else 0)
+    random.seed(seed)
+    np.random.seed(seed)
     generate.init_modules()
-    modules = generate.filtered_modules["train" if train else "interpolate"]
-    for name, count in (TRAIN if train else {**ONE_OPERATION, **OTHER}).items():
+    modules = generate.filtered_modules[regime]
+    for name, count in counts.items():
         for _ in range(count):
             problem, _ = generate.sample_from_module(modules[name])
             row = {"module": name, "question": str(problem.question), "answer": str(problem.answer)}
