@@ -541,7 +541,10 @@ def test_numbers_are_copied_without_their_thousands_separators():
 
 
 @pytest.mark.parametrize("query", ["What is 2**10?", "3^4", "7 mod 3", "1e3*2", "what is the square root of 80",
-                                   "what is 8 factorial", "log of 100"])
+                                   "what is 8 factorial", "log of 100", "Solve 3*x + 2 = 11 for x.",
+                                   "Let f(x) = 2x + 1. What is f(3)?", "Let a = -8 - -3.", "Is 91 prime?",
+                                   "List the prime factors of 84", "is 126 divisible by 8",
+                                   "Sort 5, -2, 9 in descending order.", "the derivative of 5 t at 2"])
 def test_no_expert_that_computes_takes_an_operation_none_supports(query):
     constraint = LineConstraint.for_experts(get_experts(), query, mode="generic")
     for name in ("multiply", "add", "subtract", "divide", "word_problem"):
@@ -550,10 +553,28 @@ def test_no_expert_that_computes_takes_an_operation_none_supports(query):
 
 
 @pytest.mark.parametrize("query", ["What is 2 * 10?", "A lumberjack chops 5 logs and 3 more. How many logs?",
-                                   "15% of 80", "5 eggs and 3 more eggs"])
+                                   "15% of 80", "5 eggs and 3 more eggs", "582 x -91.2",
+                                   "The tree grew by a factor of 3 from 20 feet. How tall is it?"])
 def test_supported_operations_keep_their_experts(query):
     constraint = LineConstraint.for_experts(get_experts(), query, mode="generic")
     assert "multiply:" in constraint.heads and "word_problem:" in constraint.heads
+
+
+def test_no_training_or_dev_query_for_an_expert_asks_an_unsupported_operation():
+    import corpora.clinc150
+    import corpora.mawps
+    from lazarus_cot_router.experts.vocabulary import unsupported_operation
+
+    examples = generate_split("train", 2000, seed=7) + generate_split("calib", 200, seed=0)
+    examples += corpora.mawps.examples("train") + corpora.mawps.examples("dev")
+    examples += corpora.clinc150.examples("train") + corpora.clinc150.examples("val")
+    asked = [(e.query, found) for e in examples if e.expert != "chat" and (found := unsupported_operation(e.query))]
+    assert not asked
+
+
+def test_a_contraction_before_a_negative_number_is_no_unknown():
+    constraint = LineConstraint.for_experts(get_experts(), "What's -12.5 - 362?", mode="generic")
+    assert "subtract:" in constraint.heads
 
 
 @pytest.mark.parametrize("query, only", [

@@ -4,8 +4,8 @@ The arithmetic experts take one binary operation and word_problem a story; a bar
 anything else must pass through, not be rewritten into an operation that exists ("2**10" as
 ``2 * 10``). The kinds below are those of the CLINC150 training split's ``calculator`` queries
 that no expert can write (``kind:calculator_other``: chains, square roots, powers, factorials,
-antilogs, percent off and tips, fractions of fractions, a plea for help with math) and the
-operations :data:`~lazarus_cot_router.experts.vocabulary.UNSUPPORTED_OPERATIONS` names
+antilogs, percent off and tips, fractions of fractions, a plea for help with math) and some of
+the operations :data:`~lazarus_cot_router.experts.vocabulary.UNSUPPORTED_OPERATIONS` names
 (powers, roots, logarithms, factorials, modulo, scientific notation). Numbers come from the
 arithmetic generator's training ranges. Training data only: :func:`examples` draws no held-out
 split, so the generated held-out split is unchanged by it.
