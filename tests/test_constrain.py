@@ -554,7 +554,8 @@ def test_no_expert_that_computes_takes_an_operation_none_supports(query):
 
 @pytest.mark.parametrize("query", ["What is 2 * 10?", "A lumberjack chops 5 logs and 3 more. How many logs?",
                                    "15% of 80", "5 eggs and 3 more eggs", "582 x -91.2",
-                                   "The tree grew by a factor of 3 from 20 feet. How tall is it?"])
+                                   "The tree grew by a factor of 3 from 20 feet. How tall is it?",
+                                   "It was a -5 degree low at dawn and rose 8. What is it now?"])
 def test_supported_operations_keep_their_experts(query):
     constraint = LineConstraint.for_experts(get_experts(), query, mode="generic")
     assert "multiply:" in constraint.heads and "word_problem:" in constraint.heads

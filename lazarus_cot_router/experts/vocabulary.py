@@ -51,8 +51,9 @@ UNSUPPORTED_OPERATIONS = tuple(re.compile(p, re.IGNORECASE) for p in (
     r"\d!\s*(?:[-+*/^]\s*[\d(]|[=)])",  # "5! + 3", not the "!" that ends "... 81001! - gracias"
     r"\bmod(?:ulo|ulus)?\b", r"\b(?:square|cube|nth)\s+roots?\b", r"\bsqrt\b", r"\bantilog", r"\blogarithm", r"\blog\s*(?:of|base|\d|\()",
     r"\bln\s*\(?\d", r"\bfactorial\b", r"\bsquared\b", r"\bcubed\b", r"\bto the (?:\w+ )?power\b", r"\bexponent",
-    # A one-letter unknown beside an operator: not "what's -12.5" nor the "x" of "582 x -91.2".
-    r"(?<![\w.'’$])(?<!\d\s)[a-z]\s*[-+*/=^]\s*[-\d(]", r"\d\s*\*\s*[a-z](?![\w'’])", r"(?<![\w.])[a-z]\([a-z0-9-]+\)",
+    # A one-letter unknown beside an operator: not "what's -12.5", the "x" of "582 x -91.2" nor
+    # the article of "a -5 degree low".
+    r"(?<![\w.'’$])(?<!\d\s)[a-z](?:\s*[*/=^]|\s*[-+](?!\d)|[-+])\s*[-\d(]", r"\d\s*\*\s*[a-z](?![\w'’])", r"(?<![\w.])[a-z]\([a-z0-9-]+\)",
     r"\bprimes?\b", r"\bfactors\b", r"\bfactori[sz]", r"\bmultiples? of\b", r"\bdivisible\b", r"\bdivisors?\b",
     r"\bderivative", r"\bdifferentiate", r"\b(?:ascending|descending) order\b",
 ))
