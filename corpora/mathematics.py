@@ -13,9 +13,8 @@ questions that must stay chat. The router is never trained on them.
 ``data/mathematics/train.jsonl`` holds 1,380 questions of the authors' ``train`` split: 300 of
 each one-operation module, and 15 of each of 32 modules of kinds the test file never samples
 (equations, derivatives, polynomials, primes, digits, sorting, probability), which map to
-``chat``; so
-the test file's one-operation modules are in-distribution for a router trained on it, as
-CLINC150's test split is, and its twelve kinds that must stay chat are not.
+``chat``; so the test file's one-operation modules are in-distribution for a router trained
+on it, as CLINC150's test split is, and its twelve kinds that must stay chat are not.
 :func:`examples` gives the ``train`` part or the ``dev`` part, about 10% held out by a stable
 hash of the question.
 

@@ -9,6 +9,7 @@ only lets the model write those (see ``lazarus_cot_router.constrain``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from dataclasses import dataclass
 
@@ -90,6 +91,7 @@ def _one_of(numbers) -> str:
     return "|".join(re.escape(n) for n in sorted(set(numbers), key=lambda n: (-len(n), n)))
 
 
+@functools.lru_cache(maxsize=256)  # asked once per computing expert of the same query
 def unsupported_operation(query: str) -> str | None:
     """The first part of ``query`` asking for an operation no built-in expert computes, if any."""
     for pattern in UNSUPPORTED_OPERATIONS:
