@@ -74,6 +74,10 @@ def _prefixes(vocabulary: frozenset[str]) -> frozenset[str]:
     return frozenset(w[:i] for w in vocabulary for i in range(1, len(w) + 1))
 
 
+#: Whitespace no spec writes: a run of it, or any but a plain space.
+_LOOSE_SPACE = regex.compile(r"\s\s|[^\S ]")
+
+
 @functools.lru_cache(maxsize=64)
 def _folded(phrases: frozenset[str]) -> frozenset[str]:
     return frozenset(p.casefold() for p in phrases)
@@ -296,14 +300,14 @@ def _spec_ok(rules: _SpecRules, spec: str, complete: bool) -> bool:
     if rules.empty:
         # Nothing but the start of the arrow may follow the colon.
         return not spec.strip() or (not complete and spec.strip() == "-")
-    if "  " in spec:
-        return False  # no spec needs a run of spaces; a model stuck for a valid word writes them forever
+    if _LOOSE_SPACE.search(spec):
+        return False  # no spec needs a run of spaces or a tab; a model stuck for a valid word writes them forever
     stripped = spec.strip()
     if rules.mode == "choice" and not stripped:
         return not complete
     if stripped and rules.phrases:
         folded = _folded(rules.phrases)
-        if stripped.casefold() in folded or (not complete and stripped.casefold() in _prefixes(folded)):
+        if stripped.casefold() in folded or (not complete and spec.lstrip().casefold() in _prefixes(folded)):
             return True
     if rules.mode == "choice":
         return False

@@ -93,6 +93,11 @@ def test_a_word_is_begun_only_where_a_query_word_can_finish_it():
     ("GIVE ME THE HOUR IN Toulouse. SUMMARIZE IT IN A TWEET.", "add"),
     ("GIVE ME THE HOUR IN Toulouse. SUMMARIZE IT IN A TWEET.", "schedule:"),
     ("What is 3 times 4?", "multiply:  "),  # a run of spaces is never part of a spec
+    # ... nor a tab, nor a space where the place goes on without one (the router wrote
+    # "time: alaska " and then tabs until cut off).
+    ("What is the current time in alaskan time zone?", "time: alaska \t"),
+    ("What is the current time in alaskan time zone?", "time: alaska "),
+    ("What is 3 times 4?", "multiply: 3\t*"),
     ("Grace's purse holds €325 and she saves €27", "word_problem: pounds"),  # € is euros
     # A start is not a stated duration nor an answer's size (the trained router wrote both).
     ("Arrange 2 hours of swim and 1 hour of Quinn, nothing at the same time",
