@@ -549,7 +549,9 @@ def test_numbers_are_copied_without_their_thousands_separators():
                                    "what is 8 factorial", "log of 100", "Solve 3*x + 2 = 11 for x.",
                                    "Let f(x) = 2x + 1. What is f(3)?", "Let a = -8 - -3.", "Is 91 prime?",
                                    "List the prime factors of 84", "is 126 divisible by 8",
-                                   "Sort 5, -2, 9 in descending order.", "the derivative of 5 t at 2"])
+                                   "Sort 5, -2, 9 in descending order.", "the derivative of 5 t at 2",
+                                   "3 + 4 + 5", "what is 250 times 118 times 9", "(453 - 3.2) - 388",
+                                   "What's 83.3 minus 95.5 minus 620?", "1/2 times 5/8"])
 def test_no_expert_that_computes_takes_an_operation_none_supports(query):
     constraint = LineConstraint.for_experts(get_experts(), query, mode="generic")
     for name in ("multiply", "add", "subtract", "divide", "word_problem"):
@@ -560,7 +562,8 @@ def test_no_expert_that_computes_takes_an_operation_none_supports(query):
 @pytest.mark.parametrize("query", ["What is 2 * 10?", "A lumberjack chops 5 logs and 3 more. How many logs?",
                                    "15% of 80", "5 eggs and 3 more eggs", "582 x -91.2",
                                    "The tree grew by a factor of 3 from 20 feet. How tall is it?",
-                                   "It was a -5 degree low at dawn and rose 8. What is it now?"])
+                                   "It was a -5 degree low at dawn and rose 8. What is it now?",
+                                   "What is 1,234 x -5?", "696 * -38.2", "the product of 1,250 and 3"])
 def test_supported_operations_keep_their_experts(query):
     constraint = LineConstraint.for_experts(get_experts(), query, mode="generic")
     assert "multiply:" in constraint.heads and "word_problem:" in constraint.heads

@@ -42,11 +42,14 @@ _THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d|,\d)")
 #: A number the query writes with its own minus ("-785.75", "−5", "negative 5"; not the "- 3" of
 #: "10 - 3" or "10-3").
 _NEGATIVE = re.compile(r"(?:(?<![\w.])[-\u2212]|\bnegative\s+)([0-9]+(?:\.[0-9]+)?)", re.IGNORECASE)
+#: An operator between two numbers, as a symbol or as the words the arithmetic experts' queries use.
+_OPERATOR = r"(?:[-+*/x]|plus|minus|times|multiplied by|divided by|over)"
 #: Operations no built-in expert computes: a query asking for one is no arithmetic or word problem
 #: (rewritten into an operation that exists, "2**10" would give 20). Powers, roots, logarithms,
 #: factorials, modulo, scientific notation; unknowns in an expression or a function ("2*b + 1147",
 #: "h = q + -3", "d(-10)"), primes, factors, divisibility, derivatives and sorting: the kinds
-#: mathematics_dataset's dev split showed the router taking (docs/decoding.md).
+#: mathematics_dataset's dev split showed the router taking; chains of operations, from
+#: CLINC150's and the unsupported generator's training requests (docs/decoding.md).
 UNSUPPORTED_OPERATIONS = tuple(re.compile(p, re.IGNORECASE) for p in (
     r"\*\*", r"\^", r"√", r"\d[eE][-+]?\d", r"\d\s*%\s*\d",
     r"\d!\s*(?:[-+*/^]\s*[\d(]|[=)])",  # "5! + 3", not the "!" that ends "... 81001! - gracias"
@@ -57,6 +60,9 @@ UNSUPPORTED_OPERATIONS = tuple(re.compile(p, re.IGNORECASE) for p in (
     r"(?<![\w.'’$])(?<!\d\s)[a-z](?:\s*[*/=^]|\s*[-+](?!\d)|[-+])\s*[-\d(]", r"\d\s*\*\s*[a-z](?![\w'’])", r"(?<![\w.])[a-z]\([a-z0-9-]+\)",
     r"\bprimes?\b", r"\bfactors\b", r"\bfactori[sz]", r"\bmultiples? of\b", r"\bdivisible\b", r"\bdivisors?\b",
     r"\bderivative", r"\bdifferentiate", r"\b(?:ascending|descending) order\b",
+    # A chain of operations ("544 / 50.4 / 1169.42", "250 times 118 times 9"): an arithmetic expert
+    # computes one, and the router wrote ``divide: 544 / 50.4``.
+    rf"\d\)?%?\s*{_OPERATOR}\s*\(?-?\d[\d.,]*%?\)?\s*{_OPERATOR}\s*\(?-?\d",
 ))
 
 
