@@ -551,7 +551,8 @@ def test_numbers_are_copied_without_their_thousands_separators():
                                    "List the prime factors of 84", "is 126 divisible by 8",
                                    "Sort 5, -2, 9 in descending order.", "the derivative of 5 t at 2",
                                    "3 + 4 + 5", "what is 250 times 118 times 9", "(453 - 3.2) - 388",
-                                   "What's 83.3 minus 95.5 minus 620?", "1/2 times 5/8"])
+                                   "What's 83.3 minus 95.5 minus 620?", "1/2 times 5/8",
+                                   "Evaluate 12! x 62", "10! divided by 85.7"])
 def test_no_expert_that_computes_takes_an_operation_none_supports(query):
     constraint = LineConstraint.for_experts(get_experts(), query, mode="generic")
     for name in ("multiply", "add", "subtract", "divide", "word_problem"):

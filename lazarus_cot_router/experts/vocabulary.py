@@ -52,7 +52,7 @@ _OPERATOR = r"(?:[-+*/x]|plus|minus|times|multiplied by|divided by|over)"
 #: CLINC150's and the unsupported generator's training requests (docs/decoding.md).
 UNSUPPORTED_OPERATIONS = tuple(re.compile(p, re.IGNORECASE) for p in (
     r"\*\*", r"\^", r"√", r"\d[eE][-+]?\d", r"\d\s*%\s*\d",
-    r"\d!\s*(?:[-+*/^]\s*[\d(]|[=)])",  # "5! + 3", not the "!" that ends "... 81001! - gracias"
+    rf"\d!\s*(?:(?:{_OPERATOR}|\^)\s*-?[\d(]|[=)])",  # "5! + 3", "10! divided by 8", not the "!" of "81001! - gracias"
     r"\bmod(?:ulo|ulus)?\b", r"\b(?:square|cube|nth)\s+roots?\b", r"\bsqrt\b", r"\bantilog", r"\blogarithm", r"\blog\s*(?:of|base|\d|\()",
     r"\bln\s*\(?\d", r"\bfactorial\b", r"\bsquared\b", r"\bcubed\b", r"\bto the (?:\w+ )?power\b", r"\bexponent",
     # A one-letter unknown beside an operator: not "what's -12.5", the "x" of "582 x -91.2" nor
