@@ -42,7 +42,7 @@ _THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d|,\d)")
 #: A number the query writes with its own minus ("-785.75", "−5", "negative 5"; not the "- 3" of
 #: "10 - 3" or "10-3").
 _NEGATIVE = re.compile(r"(?:(?<![\w.])[-\u2212]|\bnegative\s+)([0-9]+(?:\.[0-9]+)?)", re.IGNORECASE)
-#: An operator between two numbers, as a symbol or as the words the arithmetic experts' queries use.
+#: An operator between two numbers, as a symbol or in the words CLINC150's and the generators' requests write.
 _OPERATOR = r"(?:[-+*/x]|plus|minus|times|multiplied by|divided by|over)"
 #: Operations no built-in expert computes: a query asking for one is no arithmetic or word problem
 #: (rewritten into an operation that exists, "2**10" would give 20). Powers, roots, logarithms,

@@ -53,9 +53,9 @@ _HELP = ("can you help me with a math problem", "I need help with my math homewo
          "I have a tricky arithmetic question", "are you good at math", "help me with some numbers")
 
 #: Kinds and their shares. The runtime passes through most powers, roots, factorials, logarithms,
-#: modulo and scientific notation before the model sees them
-#: (:func:`~lazarus_cot_router.experts.vocabulary.unsupported_operation`); chains, compound
-#: percentages, fractions and pleas for help are the model's to recognize, so they weigh more.
+#: modulo, scientific notation and chains written with operators before the model sees them
+#: (:func:`~lazarus_cot_router.experts.vocabulary.unsupported_operation`); chains written as lists,
+#: compound percentages, fractions and pleas for help are the model's to recognize.
 KIND_WEIGHTS = {"chain": 3, "percent_compound": 2, "fraction": 2, "help": 1, "power": 1, "root": 1,
                 "factorial": 1, "logarithm": 1, "modulo": 1, "scientific": 1}
 KINDS = tuple(KIND_WEIGHTS)
