@@ -297,11 +297,11 @@ def _split_words(text: str) -> tuple[list[str], str]:
 
 
 def _spec_ok(rules: _SpecRules, spec: str, complete: bool) -> bool:
+    if _LOOSE_SPACE.search(spec):
+        return False  # no spec needs a run of spaces or a tab; a model stuck for a valid word writes them forever
     if rules.empty:
         # Nothing but the start of the arrow may follow the colon.
         return not spec.strip() or (not complete and spec.strip() == "-")
-    if _LOOSE_SPACE.search(spec):
-        return False  # no spec needs a run of spaces or a tab; a model stuck for a valid word writes them forever
     stripped = spec.strip()
     if rules.mode == "choice" and not stripped:
         return not complete

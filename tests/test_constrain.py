@@ -98,6 +98,7 @@ def test_a_word_is_begun_only_where_a_query_word_can_finish_it():
     ("What is the current time in alaskan time zone?", "time: alaska \t"),
     ("What is the current time in alaskan time zone?", "time: alaska "),
     ("What is 3 times 4?", "multiply: 3\t*"),
+    ("Tell me a joke", "chat: \t"), ("Tell me a joke", "chat:   "),  # an empty spec no more than one
     ("Grace's purse holds €325 and she saves €27", "word_problem: pounds"),  # € is euros
     # A start is not a stated duration nor an answer's size (the trained router wrote both).
     ("Arrange 2 hours of swim and 1 hour of Quinn, nothing at the same time",
