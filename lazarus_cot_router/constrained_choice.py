@@ -101,7 +101,8 @@ class ConstrainedChoice:
                         return logits
                     return self._override(logits, row, ranked[:i])
                 if i == 0 and (minus := self.minus_before(generated, token)) is not None:
-                    return self._override(logits, row, [minus], keep_only=True)
+                    # The model chose the number; only its sign is written for it.
+                    return self._override(logits, row, [minus], keep_only=True, honoured=[token])
             # None of the best tokens keeps the line valid: ask the grammar what
             # may come next and take the one the model scores highest.
             valid = self.grammar_tokens(generated)
@@ -114,10 +115,12 @@ class ConstrainedChoice:
                 self.dead = True
                 return _mask(logits, row, [min(self.banned)], keep_only=True) if self.banned else logits
 
-    def _override(self, logits: mx.array, row: mx.array, tokens: list[int], keep_only: bool = False) -> mx.array:
-        """:func:`_mask`, recording the share of the model's probability it removes."""
+    def _override(self, logits: mx.array, row: mx.array, tokens: list[int], keep_only: bool = False,
+                  honoured: Sequence[int] = ()) -> mx.array:
+        """:func:`_mask`, recording the share of the model's probability it removes; ``honoured``
+        tokens are masked but count as kept (what the model meant is still written)."""
         p = mx.softmax(row.astype(mx.float32))
-        share = min(1.0, mx.sum(p[mx.array(tokens)]).item())  # a float32 sum may pass 1
+        share = min(1.0, mx.sum(p[mx.array([*tokens, *honoured])]).item())  # a float32 sum may pass 1
         self.masked = max(self.masked, 1.0 - share if keep_only else share)
         return _mask(logits, row, tokens, keep_only)
 
