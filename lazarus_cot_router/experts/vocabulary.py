@@ -47,7 +47,7 @@ _OPERATOR = r"(?:[-+*/x]|plus|minus|times|multiplied by|divided by|over)"
 #: Operations no built-in expert computes: a query asking for one is no arithmetic or word problem
 #: (rewritten into an operation that exists, "2**10" would give 20). Powers, roots, logarithms,
 #: factorials, modulo, scientific notation; unknowns in an expression or a function ("2*b + 1147",
-#: "h = q + -3", "d(-10)"), primes, factors, divisibility, derivatives and sorting: the kinds
+#: "h = q + -3", "d(-10)"), primes, factors, divisibility, derivatives, sorting and sequences: the kinds
 #: mathematics_dataset's dev split showed the router taking; chains of operations, from
 #: CLINC150's and the unsupported generator's training requests (docs/decoding.md).
 UNSUPPORTED_OPERATIONS = tuple(re.compile(p, re.IGNORECASE) for p in (
@@ -60,6 +60,7 @@ UNSUPPORTED_OPERATIONS = tuple(re.compile(p, re.IGNORECASE) for p in (
     r"(?<![\w.'’$])(?<!\d\s)[a-z](?:\s*[*/=^]|\s*[-+](?!\d)|[-+])\s*[-\d(]", r"\d\s*\*\s*[a-z](?![\w'’])", r"(?<![\w.])[a-z]\([a-z0-9-]+\)",
     r"\bprimes?\b", r"\bfactors\b", r"\bfactori[sz]", r"\bmultiples? of\b", r"\bdivisible\b", r"\bdivisors?\b",
     r"\bderivative", r"\bdifferentiate", r"\b(?:ascending|descending) order\b",
+    r"\b(?:next|[a-z]'?th|\d+(?:st|nd|rd|th)) term\b",  # of a sequence: "the next term in 841483, 840895, ..."
     # A chain of operations ("544 / 50.4 / 1169.42", "250 times 118 times 9"): an arithmetic expert
     # computes one, and the router wrote ``divide: 544 / 50.4``.
     rf"\d\)?%?\s*{_OPERATOR}\s*\(?-?\d[\d.,]*%?\)?\s*{_OPERATOR}\s*\(?-?\d",
