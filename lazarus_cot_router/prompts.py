@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from .experts.base import Expert
+from .experts.vocabulary import normalize_numbers
 from .grammar import render_line
 
 _QUERY_SLOT = "\x00QUERY\x00"
@@ -42,13 +43,15 @@ def _render(tokenizer, system: str, query: str) -> str:
 def encode_prompt(tokenizer, system: str, query: str) -> tuple[list[int], list[int]]:
     """Token ids of the chat-templated prompt, split into the part shared by
     every query (system message and the start of the user turn) and the part
-    that depends on the query. ``prefix + suffix`` is the full prompt."""
+    that depends on the query. ``prefix + suffix`` is the full prompt. The query's numbers are
+    written as a spec copies them ("54,788" is 54788, :func:`normalize_numbers`): no training query
+    writes a thousands separator, and shown one the router copies the comma, which no grammar takes."""
     text = _render(tokenizer, system, _QUERY_SLOT)
     head, sep, tail = text.partition(_QUERY_SLOT)
     if not sep:
         raise ValueError("the chat template dropped the user message")
     prefix = tokenizer.encode(head, add_special_tokens=False)
-    suffix = tokenizer.encode(query + tail, add_special_tokens=False)
+    suffix = tokenizer.encode(normalize_numbers(query) + tail, add_special_tokens=False)
     bos = getattr(tokenizer, "bos_token_id", None)
     if _template_adds_bos(tokenizer) and bos is not None and (not prefix or prefix[0] != bos):
         prefix = [bos] + prefix

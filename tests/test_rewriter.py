@@ -74,6 +74,12 @@ def test_long_prompts_prefill_in_steps_as_in_one_pass(router):
     assert got.tokens == want[: len(got.tokens)] and len(got.tokens) >= 1
 
 
+def test_the_model_reads_a_thousands_separated_number_as_a_spec_writes_it(router):
+    tok, system = router.tokenizer, router.system_prompt
+    assert encode_prompt(tok, system, "what is 1,234 + 54,788.5") == encode_prompt(tok, system, "what is 1234 + 54788.5")
+    assert encode_prompt(tok, system, "1,2,3") != encode_prompt(tok, system, "123")  # a list, not a number
+
+
 def test_prefix_is_not_modified_by_decoding(router):
     prefix = SharedPrefix(router.model, router.prefix_ids)
     before = [mx.array(c.state[0]) for c in prefix.cache]
