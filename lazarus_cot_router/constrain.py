@@ -53,7 +53,8 @@ from typing import Mapping
 
 import regex
 
-from .experts.vocabulary import WORD, QueryNumber, SpecVocabulary, normalize_numbers, query_numbers, signed_numbers
+from .experts.vocabulary import (WORD, QueryNumber, SpecVocabulary, normalize_numbers, query_numbers, signed_numbers,
+                                 spelled_numbers)
 from .grammar import ARROW
 from .ordering_rules import in_query_order, numbers_ok
 
@@ -104,6 +105,9 @@ class _SpecRules:
     order: tuple[str, ...] | None = None  # the query's words in order, if the spec copies them in order
     copies_all: Counter = dataclasses.field(default_factory=Counter)  # numbers the spec must all use
     copies_all_by: str | None = None
+    #: A number word the spec may also copy as a word (key -> its digits): one budget for both, so
+    #: "one" of "one after the other" is not both a task's name and its 1 hour.
+    spells: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
     def build(cls, vocab: SpecVocabulary, query: str) -> "_SpecRules":
@@ -116,9 +120,11 @@ class _SpecRules:
         counts.subtract(Counter(key(w) for w in vocab.reserved))
         numbers = query_numbers(query) if vocab.numbers else ()
         order = tuple(key(w) for w in WORD.findall(query)) if vocab.ordered else None
+        implied = set(vocab.implied)
+        spells = {key(m.group()): digits for m, digits in spelled_numbers(query) if digits in implied}
         return cls(vocab.mode, vocab.keywords, vocab.phrases, vocab.pattern, vocab.case_sensitive,
                    +counts, surface, vocab.numbers, numbers, vocab.numbers_mark, vocab.late_numbers, order,
-                   Counter(vocab.copies_all), vocab.copies_all_by)
+                   Counter(vocab.copies_all), vocab.copies_all_by, spells)
 
     @property
     def empty(self) -> bool:
@@ -135,6 +141,18 @@ class _SpecRules:
 
     def key(self, word: str) -> str:
         return _key(self.case_sensitive)(word)
+
+    def used_by(self, words: list[str]) -> Counter:
+        """How much of each query word's budget ``words`` (a spec's finished words) use up: a
+        number word copied as a word uses up the digits it spells too."""
+        used: Counter = Counter()
+        for word in words:
+            if not self.is_keyword(word):
+                key = self.key(word)
+                used[key] += 1
+                if key in self.spells:
+                    used[self.spells[key]] += 1
+        return used
 
     def words_left(self, used: Counter) -> list[str]:
         """Keywords, and the query words not used up (as the query writes them)."""
@@ -229,7 +247,7 @@ class LineConstraint:
             return _can_go_on(rules, rest, done)
         if not open_word[:1].isalpha():
             return True
-        words = rules.starts_a_word_left(open_word, Counter(rules.key(w) for w in done))
+        words = rules.starts_a_word_left(open_word, rules.used_by(done))
         return not words or any(self.allows(text + w[len(open_word):]) for w in words)
 
     def continuations(self, text: str) -> list[str]:
@@ -256,7 +274,7 @@ class LineConstraint:
         if rules.mode == "choice":
             return found
         done, open_word = _split_words(rest)
-        used = Counter(rules.key(w) for w in done)
+        used = rules.used_by(done)
         if open_word:
             found += [w[len(open_word):] for w in rules.starts_a_word_left(open_word, used) if len(w) > len(open_word)]
         else:
@@ -275,7 +293,7 @@ def _can_go_on(rules: _SpecRules, spec: str, done: list[str]) -> bool:
     if _spec_ok(rules, spec, complete=True) or (spec.endswith("-") and _spec_ok(rules, spec[:-1], complete=True)):
         return True
     grammar = _compile(rules.pattern)
-    words = rules.words_left(Counter(rules.key(w) for w in done if not rules.is_keyword(w)))
+    words = rules.words_left(rules.used_by(done))
     frontier = {spec.strip() + (" " if spec[-1:].isspace() else "")}
     for depth in range(MAX_GLUE + 1):
         if any(grammar.fullmatch(text + w, partial=True) for text in frontier for w in words):
@@ -314,14 +332,9 @@ def _spec_ok(rules: _SpecRules, spec: str, complete: bool) -> bool:
     if rules.pattern is not None and not _compile(rules.pattern).fullmatch(stripped, partial=not complete):
         return False
     done, open_word = _split_words(spec) if not complete else ([m.group() for m in WORD.finditer(spec)], "")
-    used: Counter = Counter()
-    for word in done:
-        if rules.is_keyword(word):
-            continue
-        key = rules.key(word)
-        used[key] += 1
-        if used[key] > rules.counts.get(key, 0):
-            return False
+    used = rules.used_by(done)
+    if any(n > rules.counts.get(key, 0) for key, n in used.items()):
+        return False
     if rules.order is not None and not in_query_order(rules, done, open_word):
         return False
     if rules.copies_all and not _copied_all(rules, spec, complete):

@@ -396,6 +396,12 @@ def test_tiny_random_model_writes_only_valid_lines(tiny_model_dir):
     ("Arrange Stefan lasting 1 hour and standup lasting 2 hours, so nothing overlaps and from 16:30 on",
      "schedule: Stefan:1hr,overlaps:16hr"),
     ("Arrange Xavier lasting 1 hour and Yara lasting 4 hours for your team", "schedule: Xavier:1hr,your-4hr"),
+    # A number word is copied once, as a word or as the number it spells ("one" was a task of 1 hour),
+    # and no part of a hyphenated name is a grammar word ("in-start-start-..." until cut off).
+    ("Schedule Nathan: 1hr and Bob: 1hr, one after the other and from 12:30. Answer in french",
+     "schedule: Nathan:1hr,Bob:1hr,one:1"),
+    ("Schedule Nathan: 1hr and Bob: 1hr, one after the other and from 12:30. Answer in french",
+     "schedule: Nathan:1hr,Bob:1hr,from in-start"),
     # An operand is signed only where the query signs that number.
     ("How much is -785.75 shared equally among 36644?", "divide: -785.75 / -36644"),
     ("What is 10 - 3?", "subtract: -10"),

@@ -43,8 +43,10 @@ FLAGS = ("no_overlap", "sequential")
 #: A task name as the decoder lets the router write it (the parser takes more): words of letters
 #: (``_'`` inside them, ``-`` between letters), none a grammar word. With any name the parser takes,
 #: a router denied its ``|`` wrote "Tara LASTING 4hr - no_overlap - no_overlap ..." as one task
-#: name, and with digits inside words "your-4hr and Stefan".
-_NAME_WORD = rf"(?!(?i:{'|'.join(FLAGS)}|start|{'|'.join(UNITS)})\b)[A-Za-z][A-Za-z_']*(?:-[A-Za-z][A-Za-z_']*)*"
+#: name, and with digits inside words "your-4hr and Stefan"; with grammar words after a hyphen, "from
+#: in-start-start-start ..." until cut off.
+_NAME_PART = rf"(?!(?i:{'|'.join(FLAGS)}|start|{'|'.join(UNITS)})\b)[A-Za-z][A-Za-z_']*"
+_NAME_WORD = rf"{_NAME_PART}(?:-{_NAME_PART})*"
 
 
 def _named_task(durations: dict[str, str]) -> str:
