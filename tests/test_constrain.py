@@ -573,7 +573,8 @@ def test_no_expert_that_computes_takes_an_operation_none_supports(query):
                                    "15% of 80", "5 eggs and 3 more eggs", "582 x -91.2",
                                    "The tree grew by a factor of 3 from 20 feet. How tall is it?",
                                    "It was a -5 degree low at dawn and rose 8. What is it now?",
-                                   "What is 1,234 x -5?", "696 * -38.2", "the product of 1,250 and 3"])
+                                   "What is 1,234 x -5?", "696 * -38.2", "the product of 1,250 and 3",
+                                   "Ann reads 12 books each month and 30 more next term in school. How many books?"])
 def test_supported_operations_keep_their_experts(query):
     constraint = LineConstraint.for_experts(get_experts(), query, mode="generic")
     assert "multiply:" in constraint.heads and "word_problem:" in constraint.heads

@@ -60,7 +60,8 @@ UNSUPPORTED_OPERATIONS = tuple(re.compile(p, re.IGNORECASE) for p in (
     r"(?<![\w.'’$])(?<!\d\s)[a-z](?:\s*[*/=^]|\s*[-+](?!\d)|[-+])\s*[-\d(]", r"\d\s*\*\s*[a-z](?![\w'’])", r"(?<![\w.])[a-z]\([a-z0-9-]+\)",
     r"\bprimes?\b", r"\bfactors\b", r"\bfactori[sz]", r"\bmultiples? of\b", r"\bdivisible\b", r"\bdivisors?\b",
     r"\bderivative", r"\bdifferentiate", r"\b(?:ascending|descending) order\b",
-    r"\b(?:next|[a-z]'?th|\d+(?:st|nd|rd|th)) term\b",  # of a sequence: "the next term in 841483, 840895, ..."
+    # A sequence's term, before its numbers: "the next term in 841483, 840895, ...", not "next term in school".
+    r"\b(?:next|[a-z]'?th|\d+(?:st|nd|rd|th)) term (?:in|of)\s*:?\s*[-\u2212]?\d",
     # A chain of operations ("544 / 50.4 / 1169.42", "250 times 118 times 9"): an arithmetic expert
     # computes one, and the router wrote ``divide: 544 / 50.4``.
     rf"\d\)?%?\s*{_OPERATOR}\s*\(?-?\d[\d.,]*%?\)?\s*{_OPERATOR}\s*\(?-?\d",
