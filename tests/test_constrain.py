@@ -561,7 +561,12 @@ def test_numbers_are_copied_without_their_thousands_separators():
                                    "3 + 4 + 5", "what is 250 times 118 times 9", "(453 - 3.2) - 388",
                                    "What's 83.3 minus 95.5 minus 620?", "1/2 times 5/8",
                                    "Evaluate 12! x 62", "10! divided by 85.7",
-                                   "What is the next term in 841483, 840895, 840307?", "What is the k'th term of 5, 9, 13?"])
+                                   "What is the next term in 841483, 840895, 840307?", "What is the k'th term of 5, 9, 13?",
+                                   "Is 84 a factor of 139990788?", "Does 2 divide 11891?", "Is 269513 composite?",
+                                   "What is the millions digit of 1787074010?", "What is the closest to 5.4 in -4, 46, 0.3?",
+                                   "What is the third biggest value in 0.4, 0, 1/24?", "Put -2, -1520, -1, 1 in decreasing order.",
+                                   "What comes next: 754, 1506, 2258, 3010?",
+                                   "Calculate prob of sequence rw when two letters picked without replacement from plrwplv."])
 def test_no_expert_that_computes_takes_an_operation_none_supports(query):
     constraint = LineConstraint.for_experts(get_experts(), query, mode="generic")
     for name in ("multiply", "add", "subtract", "divide", "word_problem"):

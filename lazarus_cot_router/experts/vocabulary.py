@@ -47,8 +47,9 @@ _OPERATOR = r"(?:[-+*/x]|plus|minus|times|multiplied by|divided by|over)"
 #: Operations no built-in expert computes: a query asking for one is no arithmetic or word problem
 #: (rewritten into an operation that exists, "2**10" would give 20). Powers, roots, logarithms,
 #: factorials, modulo, scientific notation; unknowns in an expression or a function ("2*b + 1147",
-#: "h = q + -3", "d(-10)"), primes, factors, divisibility, derivatives, sorting and sequences: the kinds
-#: mathematics_dataset's dev split showed the router taking; chains of operations, from
+#: "h = q + -3", "d(-10)"), primes, factors, divisibility, derivatives, sorting and sequences, place
+#: values, the closest or k'th biggest of a list, draws without replacement: the kinds mathematics_dataset's train
+#: and dev splits showed the router taking or the list missing; chains of operations, from
 #: CLINC150's and the unsupported generator's training requests (docs/decoding.md).
 UNSUPPORTED_OPERATIONS = tuple(re.compile(p, re.IGNORECASE) for p in (
     r"\*\*", r"\^", r"√", r"\d[eE][-+]?\d", r"\d\s*%\s*\d",
@@ -59,7 +60,10 @@ UNSUPPORTED_OPERATIONS = tuple(re.compile(p, re.IGNORECASE) for p in (
     # the article of "a -5 degree low".
     r"(?<![\w.'’$])(?<!\d\s)[a-z](?:\s*[*/=^]|\s*[-+](?!\d)|[-+])\s*[-\d(]", r"\d\s*\*\s*[a-z](?![\w'’])", r"(?<![\w.])[a-z]\([a-z0-9-]+\)",
     r"\bprimes?\b", r"\bfactors\b", r"\bfactori[sz]", r"\bmultiples? of\b", r"\bdivisible\b", r"\bdivisors?\b",
-    r"\bderivative", r"\bdifferentiate", r"\b(?:ascending|descending) order\b",
+    r"\bderivative", r"\bdifferentiate", r"\b(?:ascending|descending|increasing|decreasing) order\b",
+    r"\bis\s+-?\d[\d.,]*\s+a factor of\b", r"\bdoes\s+-?\d[\d.,]*\s+divide\b", r"\bcomposite\b", r"\bdigit of\b", r"\bsort\s+-?\d",
+    r"\b(?:closest|nearest) to\s*-?\d", r"\b(?:biggest|smallest|largest|greatest) value\b",
+    r"\bwhat (?:comes|is) next\b", r"\bwithout replacement\b",
     # A sequence's term, before its numbers: "the next term in 841483, 840895, ...", not "next term in school".
     r"\b(?:next|[a-z]'?th|\d+(?:st|nd|rd|th)) term (?:in|of)\s*:?\s*[-\u2212]?\d",
     # A chain of operations ("544 / 50.4 / 1169.42", "250 times 118 times 9"): an arithmetic expert
