@@ -597,6 +597,15 @@ def test_no_training_or_dev_query_for_an_expert_asks_an_unsupported_operation():
     assert not asked
 
 
+def test_every_mathematics_train_and_dev_question_no_expert_answers_names_an_unsupported_operation():
+    import corpora.mathematics
+    from lazarus_cot_router.experts.vocabulary import unsupported_operation
+
+    chat = [e for split in ("train", "dev") for e in corpora.mathematics.examples(split) if e.expert == "chat"]
+    assert len(chat) == 480
+    assert [e.query for e in chat if not unsupported_operation(e.query)] == []
+
+
 def test_a_contraction_before_a_negative_number_is_no_unknown():
     constraint = LineConstraint.for_experts(get_experts(), "What's -12.5 - 362?", mode="generic")
     assert "subtract:" in constraint.heads
