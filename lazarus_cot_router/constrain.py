@@ -265,7 +265,9 @@ class LineConstraint:
             found.append(ARROW[1:])  # " -" may have begun the arrow
         if rules.empty:
             return found
-        spec = rest.strip()
+        # The spec as written, its trailing space kept: after "time: pacific " the rest of
+        # "pacific standard time" is "standard time", not " standard time".
+        spec = rest.lstrip()
         if spec:
             found += [p[len(spec):] for p in rules.phrases
                       if p.casefold().startswith(spec.casefold()) and len(p) > len(spec)]

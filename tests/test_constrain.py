@@ -184,6 +184,12 @@ def test_continuations_finish_the_open_word_or_the_line():
     assert constraint.continuations("time: Yokkaichi ->") == []
 
 
+def test_continuations_after_a_space_do_not_write_it_again():
+    constraint = constraint_for("what time is it in pacific standard time")
+    assert "standard time" in constraint.continuations("time: pacific ")
+    assert " standard time" not in constraint.continuations("time: pacific ")
+
+
 def test_number_words():
     assert number_words_in("She triples them, then doubles them") == ["3", "2"]
     assert number_words_in("what is seventeen plus three, times a dozen") == ["17", "3", "12"]
