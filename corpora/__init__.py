@@ -5,6 +5,7 @@
 - :mod:`corpora.svamp`: the SVAMP challenge set, for evaluation only; nothing
   here mixes it into training data.
 - ``corpora.clinc150``: CLINC150 intents (its own converter).
+- :mod:`corpora.gsm8k`: GSM8K's train split, word problems for training only.
 - :mod:`corpora.mathematics`: DeepMind mathematics_dataset questions: its test split for
   evaluation, its train split for training (``train``) and a development split (``dev``).
 

@@ -28,6 +28,8 @@ VENDORED = {
     "clinc150/data_full.json": "36923c3705a59e08fe9c3883d8bc2dd966ef93e22cb78ac41171782a698d56e0",
     "mathematics/LICENSE": "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30",
     "mathematics/arithmetic.jsonl": "db022ab234a17d432740ccd59c8dc1f8ad037de01ac75e8c3b388e37ad3cc724",
+    "gsm8k/LICENSE": "86bbb73e855821d7c401912fd4bf82e34313e6e3b6fd6f909f2b6cc9e209a53b",
+    "gsm8k/train.jsonl": "17f347dc51477c50d4efb83959dbb7c56297aba886e5544ee2aaed3024813465",
 }
 
 

@@ -107,17 +107,18 @@ def generate_split(
 
 
 def corpus_examples(mawps: int = 0, clinc: int = 0, seed: int = 0, distractor_share: float = 0.0,
-                    mathematics: int = 0) -> list[Example]:
+                    mathematics: int = 0, gsm8k: int = 0) -> list[Example]:
     """Examples from the public training corpora: ``mawps`` word problems of the MAWPS + ASDiv-A
     training split; ``clinc`` queries of the CLINC150 training split: first those of its ``time``
     and ``calculator`` intents (a few hundred: the ones it maps to an expert, and the hard
     negatives, "what time is it" and "square root of 80", that no expert can take), the rest drawn
     from its other intents and out-of-scope queries; ``mathematics`` questions of
     mathematics_dataset's train split (one-operation arithmetic, and kinds no expert answers that
-    its test split never asks). Evaluation sets (SVAMP, CLINC150 test, mathematics_dataset test,
-    the dev splits) are never drawn from. A ``distractor_share`` of the word problems get a
+    its test split never asks); ``gsm8k`` word problems of GSM8K's train split. Evaluation sets
+    (SVAMP, CLINC150 test, mathematics_dataset test, the dev splits) are never drawn from. A ``distractor_share`` of the word problems get a
     distractor (:func:`training.distractors.add_distractors`, donors from the same training split)."""
     import corpora.clinc150
+    import corpora.gsm8k
     import corpora.mathematics
     import corpora.mawps
 
@@ -138,18 +139,22 @@ def corpus_examples(mawps: int = 0, clinc: int = 0, seed: int = 0, distractor_sh
     if mathematics > 0:
         pool = corpora.mathematics.examples("train")
         picked += rng.sample(pool, min(mathematics, len(pool)))
+    if gsm8k > 0:
+        pool = corpora.gsm8k.examples("train")
+        picked += rng.sample(pool, min(gsm8k, len(pool)))
     return picked
 
 
 def training_examples(examples: int, seed: int, experts: Sequence[Expert], mawps: int = 0, clinc: int = 0,
-                      distractor_share: float = 0.0, unsupported: int = 0, mathematics: int = 0) -> list[Example]:
+                      distractor_share: float = 0.0, unsupported: int = 0, mathematics: int = 0,
+                      gsm8k: int = 0) -> list[Example]:
     """The training set: ``examples`` generated with :func:`training_mix`, plus the public
     corpora's share (:func:`corpus_examples`) and ``unsupported`` requests for a computation no
     built-in expert does (:mod:`training.generators.unsupported`, chat), shuffled together."""
     generated = generate_split("train", examples, seed, experts=experts, mix=training_mix(list(experts)))
     if unsupported and "chat" in {expert.name for expert in experts}:
         generated += unsupported_examples(unsupported, seed)
-    combined = generated + corpus_examples(mawps, clinc, seed, distractor_share, mathematics)
+    combined = generated + corpus_examples(mawps, clinc, seed, distractor_share, mathematics, gsm8k)
     random.Random(f"lazarus-cot-router:train-mix:{seed}").shuffle(combined)
     return combined
 

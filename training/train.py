@@ -178,7 +178,8 @@ def run(config: TrainConfig, resume: bool = False, *, overwrite: bool = False, l
     examples = training_examples(config.examples, config.seed, list(experts.values()),
                                  mawps=config.mawps_examples, clinc=config.clinc_examples,
                                  distractor_share=config.distractor_share, unsupported=config.unsupported_examples,
-                                 mathematics=config.mathematics_examples)
+                                 mathematics=config.mathematics_examples,
+                                 gsm8k=config.gsm8k_examples)
     setup_trainable(model, config.fine_tune_type, config.num_layers, config.lora_parameters)
     metrics = MetricsLog(run_dir / "metrics.jsonl", enabled=main_rank)
     metrics.load_until(state)
