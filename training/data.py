@@ -115,8 +115,9 @@ def corpus_examples(mawps: int = 0, clinc: int = 0, seed: int = 0, distractor_sh
     from its other intents and out-of-scope queries; ``mathematics`` questions of
     mathematics_dataset's train split (one-operation arithmetic, and kinds no expert answers that
     its test split never asks); ``gsm8k`` word problems of GSM8K's train split. Evaluation sets
-    (SVAMP, CLINC150 test, mathematics_dataset test, the dev splits) are never drawn from. A ``distractor_share`` of the word problems get a
-    distractor (:func:`training.distractors.add_distractors`, donors from the same training split)."""
+    (SVAMP, CLINC150 test, mathematics_dataset test, the dev splits) are never drawn from. A
+    ``distractor_share`` of the word problems get a distractor
+    (:func:`training.distractors.add_distractors`, donors from the same training split)."""
     import corpora.clinc150
     import corpora.gsm8k
     import corpora.mathematics
