@@ -20,13 +20,11 @@ plus a few grammar words, so decoding can rule those mistakes out. Three modes
   the places the query names, or a zone name); the spec must stay a prefix of
   the expert's grammar; a word is begun only where a query word it starts may
   still finish it; numbers an expert says the spec must all copy
-  (``SpecVocabulary.copies_all``: a schedule's durations) are all used; and the
-  ordering rules of an expert whose rules are what its spec means
-  (``SpecVocabulary.rules_are_meaning``: a schedule's tasks in the query's order,
-  its start hour used);
-* ``full``: ``generic`` plus every expert's ordering rules (``SpecVocabulary.numbers``,
-  ``ordered``; :mod:`.ordering_rules`): a word problem's numbers in the query's order too;
-  that rule encodes how one kind of writer orders a problem, so ``generic`` is the default.
+  (``SpecVocabulary.copies_all``: a schedule's durations) are all used;
+* ``full``: ``generic`` plus each expert's ordering rules (``SpecVocabulary.numbers``,
+  ``ordered``; :mod:`.ordering_rules`): a word problem's numbers in the query's order, a schedule's
+  durations and task names in the query's order; these rules encode
+  how one kind of writer orders a request, so ``generic`` is the default.
   A line that runs into a dead end under ``copies_all`` or the ordering rules is
   finished without them (grammar and copying still hold).
 

@@ -219,17 +219,15 @@ class ScheduleExpert(Expert):
             return SpecVocabulary("never")
         # Every duration is a task's: all of them come before the ``|`` (a router left the last
         # of a long list out of one plan in eight of the generated calib split).
-        # Its ordering rules are what a plan means, so both decoding modes keep them: every start
-        # time is in the plan too, the tasks in the query's order; a start hour the query writes
-        # in digits comes after the ``|``. (Without them, 29 of the 120 plans in 600 queries of the
-        # generated calib split came out wrong, 14 of them leaving the start out; with them, 14.)
+        # Ordering rules (``full`` decoding): every start time is in the plan too, the tasks in
+        # the query's order; a start hour the query writes in digits comes after the ``|``.
         late = frozenset(starts) & {min(n.spellings) for n in query_numbers(query) if n.required}
         # Task names come back in the plan as written: "Tara", not "tara".
         return copy_vocabulary(query, *UNITS, "start", *FLAGS, pattern=spec_pattern(starts, durations),
                                case_sensitive=True, needs_number=True, reserved=unit_words(query),
                                copies_all=tuple(n for numbers in durations.values() for n in numbers),
                                copies_all_by="|", numbers="all", numbers_mark="|", late_numbers=late,
-                               ordered=True, rules_are_meaning=True)
+                               ordered=True)
 
     few_shot_specs = (
         ("Schedule Alice (2hr) and Bob (1hr), no overlap", "Alice:2hr,Bob:1hr | no_overlap"),
