@@ -16,12 +16,18 @@ The data ship inside the package (``corpora/data/...``) and are read with
 from __future__ import annotations
 
 import functools
+import json
 from importlib import resources
 
 
 def data_text(*parts: str) -> str:
     """The text of the vendored file ``corpora/data/<parts...>`` (UTF-8)."""
     return resources.files(__name__).joinpath("data", *parts).read_text(encoding="utf-8")
+
+
+def data_jsonl(*parts: str) -> tuple[dict, ...]:
+    """The records of the vendored JSON Lines file ``corpora/data/<parts...>``, in file order."""
+    return tuple(json.loads(line) for line in data_text(*parts).splitlines() if line.strip())
 
 
 @functools.lru_cache(maxsize=1)

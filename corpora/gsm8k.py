@@ -23,7 +23,6 @@ Tags: ``source:gsm8k``, ``id:<line>`` (0-based line of the file), ``split:train`
 from __future__ import annotations
 
 import functools
-import json
 import math
 import re
 from types import MappingProxyType
@@ -34,7 +33,7 @@ from lazarus_cot_router.experts.numbers import format_number
 from lazarus_cot_router.experts.word_problem import Expression, Operation, numbers_of
 from lazarus_cot_router.prompts import target_text
 
-from . import builtin_experts, data_text
+from . import builtin_experts, data_jsonl
 from .equations import EquationError, checked_spec, parse_infix
 from .mawps import Conversion
 
@@ -70,7 +69,7 @@ class DroppedProblem(Exception):
 @functools.lru_cache(maxsize=1)
 def rows() -> tuple[dict[str, str], ...]:
     """The file's problems (``question``, ``answer``), in file order."""
-    return tuple(json.loads(line) for line in data_text(*PATH).splitlines() if line.strip())
+    return data_jsonl(*PATH)
 
 
 def _number(token: str) -> str:

@@ -30,13 +30,12 @@ dropped (:data:`AMBIGUOUS`). Every other module maps to ``chat``
 from __future__ import annotations
 
 import functools
-import json
 import operator
 from fractions import Fraction
 
 from lazarus_cot_router.experts.base import Example
 
-from . import builtin_experts, data_text
+from . import builtin_experts, data_jsonl
 from .equations import stable_share
 from .text import written_numbers
 
@@ -64,7 +63,7 @@ class ConversionError(ValueError):
 @functools.lru_cache(maxsize=2)
 def rows(path: tuple[str, str] = PATH) -> tuple[dict, ...]:
     """The questions (``module, question, answer``) of the test file, or of ``path``, in file order."""
-    return tuple(json.loads(line) for line in data_text(*path).splitlines() if line.strip())
+    return data_jsonl(*path)
 
 
 def _computes(symbol: str, left: str, right: str, want: Fraction) -> bool:
