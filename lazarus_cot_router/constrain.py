@@ -20,11 +20,13 @@ plus a few grammar words, so decoding can rule those mistakes out. Three modes
   the places the query names, or a zone name); the spec must stay a prefix of
   the expert's grammar; a word is begun only where a query word it starts may
   still finish it; numbers an expert says the spec must all copy
-  (``SpecVocabulary.copies_all``: a schedule's durations) are all used;
-* ``full``: ``generic`` plus each expert's ordering rules (``SpecVocabulary.numbers``,
-  ``ordered``; :mod:`.ordering_rules`): a word problem's numbers in the query's order, a schedule's
-  durations and task names in the query's order; these rules encode
-  how one kind of writer orders a request, so ``generic`` is the default.
+  (``SpecVocabulary.copies_all``: a schedule's durations) are all used; and the
+  ordering rules of an expert whose rules are what its spec means
+  (``SpecVocabulary.rules_are_meaning``: a schedule's tasks in the query's order,
+  its start hour used);
+* ``full``: ``generic`` plus every expert's ordering rules (``SpecVocabulary.numbers``,
+  ``ordered``; :mod:`.ordering_rules`): a word problem's numbers in the query's order too;
+  that rule encodes how one kind of writer orders a problem, so ``generic`` is the default.
   A line that runs into a dead end under ``copies_all`` or the ordering rules is
   finished without them (grammar and copying still hold).
 
@@ -118,7 +120,8 @@ class _SpecRules:
             surface.setdefault(key(w), w)
         counts = Counter(key(w) for w in found)
         counts.subtract(Counter(key(w) for w in vocab.reserved))
-        numbers = query_numbers(query) if vocab.numbers else ()
+        numbers = tuple(dataclasses.replace(n, required=False) if n.spellings & vocab.optional_numbers else n
+                        for n in query_numbers(query)) if vocab.numbers else ()
         order = tuple(key(w) for w in WORD.findall(query)) if vocab.ordered else None
         implied = set(vocab.implied)
         spells = {key(m.group()): digits for m, digits in spelled_numbers(query) if digits in implied}

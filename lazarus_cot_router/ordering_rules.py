@@ -1,8 +1,10 @@
 """The ordering rules of ``full`` decoding (see :mod:`.constrain`): what an expert
 declares with ``SpecVocabulary.ordered`` (the spec's copied words in the query's
 order) and ``SpecVocabulary.numbers`` (a word problem's numbers in the query's
-order; a schedule's durations all used, in order). They encode how one kind of
-writer orders a request, so the default ``generic`` decoding leaves them out.
+order; a schedule's durations all used, in order, and its start hour). A word
+problem's encode how one kind of writer orders a problem, so the default
+``generic`` decoding leaves them out; a schedule's are what its plan means
+(``SpecVocabulary.rules_are_meaning``), so ``generic`` keeps them.
 """
 
 from __future__ import annotations

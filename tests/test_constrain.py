@@ -8,6 +8,7 @@ import pytest
 
 from lazarus_cot_router.constrain import LineConstraint
 from lazarus_cot_router.constrained_choice import ConstrainedChoice
+from lazarus_cot_router.experts.schedule import clause_final_numbers
 from lazarus_cot_router.experts.vocabulary import SpecVocabulary, number_words_in
 from lazarus_cot_router.grammar import parse_line
 from lazarus_cot_router.plugins import get_experts
@@ -507,22 +508,48 @@ def test_generic_mode_keeps_grammar_and_copying_but_no_ordering_rules():
     assert generic.allows("word_problem: 4 | -(3 ")
 
 
-def test_generic_mode_keeps_every_duration_of_a_schedule_in_any_order():
+def test_generic_mode_keeps_every_duration_of_a_schedule_in_the_query_order():
     # The router left the last task of a long list out of plans of the generated calib split.
     query = "Slot in Uma (1.25 h), Walter (0.75 h), gardening (0.25 h) and Stefan (1.25 h) - with no overlap"
     generic = constraint_for(query, mode="generic")
     assert not generic.allows("schedule: Uma:1.25hr,Walter:0.75hr,Stefan:1.25hr | no_overlap ->")
     assert not generic.allows("schedule: Uma:1.25hr,Walter:0.75hr,Stefan:1.25hr |")  # the mark comes after all
-    assert generic.allows("schedule: Uma:1.25hr,Walter:0.75hr,Stefan:1.25hr,")
-    # Order is the full mode's rule, not the generic one's.
+    assert generic.allows("schedule: Uma:1.25hr,Walter:0.75hr,gardening:0.25hr,Stefan:1.25hr | no_overlap ->")
+    # A plan lists its tasks as the request asks for them: a schedule's ordering rules are what
+    # its spec means, so the generic mode keeps them (a word problem's are the full mode's only).
     reordered = "schedule: Walter:0.75hr,Uma:1.25hr,gardening:0.25hr,Stefan:1.25hr | no_overlap ->"
-    assert generic.allows(reordered)
+    assert not generic.allows(reordered)
     assert not constraint_for(query, mode="full").allows(reordered)
-    # A start hour is no duration: the plan may leave it out, and a dead end drops the rule.
-    assert constraint_for("Book gym (2hr) and yoga (1hr) from 9", mode="generic").allows(
-        "schedule: gym:2hr,yoga:1hr | no_overlap ->")
     assert generic.can_relax
     assert generic.relaxed().allows("schedule: Uma:1.25hr,Walter:0.75hr,Stefan:1.25hr | no_overlap ->")
+
+
+def test_generic_mode_keeps_the_start_a_schedule_request_gives():
+    # The router ended plans after `sequential` with the request's start left out (calib split).
+    generic = constraint_for("Book gym (2hr) and yoga (1hr) from 9", mode="generic")
+    assert not generic.allows("schedule: gym:2hr,yoga:1hr | sequential ->")
+    assert generic.allows("schedule: gym:2hr,yoga:1hr | sequential,start:9 ->")
+    assert generic.allows("schedule: gym:2hr,yoga:1hr | start:9 ->")
+    assert "," in generic.continuations("schedule: gym:2hr,yoga:1hr | sequential")
+    # A request without a start hour ends where it likes.
+    assert constraint_for("Book gym (2hr) and yoga (1hr), no overlap", mode="generic").allows(
+        "schedule: gym:2hr,yoga:1hr | no_overlap ->")
+    # A number the clause goes on from counts something else: no start is required for it.
+    query = "Create a plan for Derek (60 min) and tutoring (50 min), so nothing overlaps - in under 20 words"
+    generic = constraint_for(query, mode="generic")
+    assert generic.allows("schedule: Derek:60min,tutoring:50min | no_overlap ->")
+    assert generic.allows("schedule: Derek:60min,tutoring:50min | no_overlap,start:20 ->")  # allowed, not forced
+    assert constraint_for("Book gym (2hr) and yoga (1hr) from 9 on", mode="generic").allows(
+        "schedule: gym:2hr,yoga:1hr | sequential ->")
+    assert not constraint_for("Book gym (2hr) and yoga (1hr), start at 11:30.", mode="generic").allows(
+        "schedule: gym:2hr,yoga:1hr | sequential ->")
+
+
+def test_a_number_ends_its_clause_where_no_word_follows_it():
+    assert clause_final_numbers("Book gym (2hr) from 9, no overlap") == {"9"}
+    assert clause_final_numbers("start at 11:30.\nthanks") == {"11", "30"}
+    assert clause_final_numbers("from 17") == {"17"}
+    assert clause_final_numbers("from 9 on - in under 20 words") == set()
 
 
 def test_a_number_is_negative_only_where_the_query_writes_it_so():

@@ -223,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="calibration directory (needed by --routing hidden; with text routing, agreement is reported)")
     parser.add_argument("--decoding", choices=DECODING_MODES, default=None,
                         help="free: no constraint; generic: grammar, expert set and copying from the query; "
-                             "full: generic plus each expert's ordering rules (default: the rewriter's default)")
+                             "full: generic plus a word problem's numbers in the query's order (default: the rewriter's default)")
     parser.add_argument("--resample", type=int, default=None, metavar="N",
                         help="lines sampled for a second opinion on a result its expert does not usually give "
                              "(default: the rewriter's, 8; 0: none, out-of-range lines pass through)")

@@ -146,7 +146,8 @@ class SpecVocabulary:
     #: Both decoding modes keep this rule: it is what the spec means, not how a writer orders it.
     copies_all: tuple[str, ...] = ()
     copies_all_by: str | None = None
-    # Ordering rules, applied by ``full`` decoding only (see ``lazarus_cot_router.constrain``):
+    # Ordering rules, applied by ``full`` decoding (see ``lazarus_cot_router.constrain``) and, with
+    # ``rules_are_meaning``, by ``generic`` decoding too:
     #: ``"all"``: the spec may end only once it has used every number of each
     #: sentence of the query it takes a number from; ``"in_order"``: the same,
     #: and the spec's numbers follow the query's order from wherever it starts.
@@ -156,13 +157,24 @@ class SpecVocabulary:
     #: every other number the rule wants.
     numbers_mark: str | None = None
     late_numbers: frozenset[str] = frozenset()
+    #: Numbers the numbers rule never requires, though the spec may copy them: a schedule's number
+    #: that no unit follows and that goes on into its clause ("20" of "in under 20 words").
+    optional_numbers: frozenset[str] = frozenset()
     #: The spec copies the query's words in the query's order; with ``numbers="all"`` and a
     #: ``numbers_mark``, also the numbers before the mark (a schedule lists its tasks as asked).
     ordered: bool = False
+    #: Whether the ordering rules above are what the spec means rather than how one kind of
+    #: writer orders a request, so ``generic`` decoding keeps them too: a plan lists its tasks
+    #: as the request asks for them and starts when it says (without the start it is another plan).
+    rules_are_meaning: bool = False
 
     def generic(self) -> "SpecVocabulary":
-        """This vocabulary without its ordering rules: grammar, keywords and copying only."""
-        return dataclasses.replace(self, numbers=None, numbers_mark=None, late_numbers=frozenset(), ordered=False)
+        """This vocabulary as ``generic`` decoding uses it: grammar, keywords and copying, and
+        its ordering rules only where they are what the spec means (``rules_are_meaning``)."""
+        if self.rules_are_meaning:
+            return self
+        return dataclasses.replace(self, numbers=None, numbers_mark=None, late_numbers=frozenset(),
+                                   optional_numbers=frozenset(), ordered=False)
 
     def __post_init__(self):
         if self.mode not in ("copy", "choice", "empty", "never"):
@@ -237,8 +249,9 @@ def copy_vocabulary(query: str, *keywords: str, phrases: frozenset[str] = frozen
                     pattern: str | None = None, case_sensitive: bool = False,
                     needs_number: bool = False, computes: bool = False, reserved: tuple[str, ...] = (),
                     numbers: str | None = None, numbers_mark: str | None = None,
-                    late_numbers: frozenset[str] = frozenset(), ordered: bool = False,
-                    copies_all: tuple[str, ...] = (), copies_all_by: str | None = None) -> SpecVocabulary:
+                    late_numbers: frozenset[str] = frozenset(), optional_numbers: frozenset[str] = frozenset(),
+                    ordered: bool = False, rules_are_meaning: bool = False, copies_all: tuple[str, ...] = (),
+                    copies_all_by: str | None = None) -> SpecVocabulary:
     """Query words plus ``keywords`` plus the digits of its number words (each
     as often as the query spells it); ``mode="never"`` if ``needs_number`` and
     the query has no number at all, or if ``computes`` (the expert does
@@ -250,4 +263,4 @@ def copy_vocabulary(query: str, *keywords: str, phrases: frozenset[str] = frozen
         return SpecVocabulary("never")
     return SpecVocabulary("copy", frozenset(keywords), phrases, pattern, case_sensitive, tuple(spelled),
                           tuple(reserved), tuple(copies_all), copies_all_by, numbers, numbers_mark, late_numbers,
-                          ordered)
+                          optional_numbers, ordered, rules_are_meaning)
