@@ -8,8 +8,7 @@ import pytest
 
 from lazarus_cot_router.constrain import LineConstraint
 from lazarus_cot_router.constrained_choice import ConstrainedChoice
-from lazarus_cot_router.experts.schedule import clause_final_numbers
-from lazarus_cot_router.experts.vocabulary import SpecVocabulary, number_words_in
+from lazarus_cot_router.experts.vocabulary import SpecVocabulary, number_words_in, query_numbers
 from lazarus_cot_router.grammar import parse_line
 from lazarus_cot_router.plugins import get_experts
 from lazarus_cot_router.prompts import target_text
@@ -546,6 +545,9 @@ def test_generic_mode_keeps_the_start_a_schedule_request_gives():
 
 
 def test_a_number_ends_its_clause_where_no_word_follows_it():
+    def clause_final_numbers(query):
+        return {min(n.spellings) for n in query_numbers(query) if n.required and n.ends_clause}
+
     assert clause_final_numbers("Book gym (2hr) from 9, no overlap") == {"9"}
     assert clause_final_numbers("start at 11:30.\nthanks") == {"11", "30"}
     assert clause_final_numbers("from 17") == {"17"}

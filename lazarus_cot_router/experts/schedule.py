@@ -108,14 +108,6 @@ def stated_numbers(query: str) -> tuple[dict[str, tuple[str, ...]], tuple[str, .
     return {unit: tuple(numbers) for unit, numbers in durations.items()}, tuple(others)
 
 
-def clause_final_numbers(query: str) -> frozenset[str]:
-    """The query's numbers in digits that end a clause: punctuation, a line break or the end of
-    the query follows them, not a word ("from 9." and "at 11:30", not "under 20 words")."""
-    matches = list(WORD.finditer(query))
-    return frozenset(m.group() for m, after in zip(matches, [*matches[1:], None]) if m.group()[0].isdigit()
-                     and (after is None or query[m.end():after.start()].strip(" ")))
-
-
 def unit_words(query: str) -> tuple[str, ...]:
     """The query's unit words after a number, as it writes them: the spec writes them as its unit
     ("2 hours" is ``2hr``), never as a task's name."""
@@ -231,13 +223,15 @@ class ScheduleExpert(Expert):
         # the query's order, and a start the request gives used, after the ``|``. A number without
         # a unit is a start the plan must use only where it ends its clause ("from 9", "at 11:30.");
         # one the clause goes on from is a count of something else ("in under 20 words").
-        late = frozenset(starts) & {min(n.spellings) for n in query_numbers(query) if n.required}
+        written = [n for n in query_numbers(query) if n.required]  # in digits
+        late = frozenset(starts) & {min(n.spellings) for n in written}
+        optional = frozenset(starts) - {min(n.spellings) for n in written if n.ends_clause}
         # Task names come back in the plan as written: "Tara", not "tara".
         return copy_vocabulary(query, *UNITS, "start", *FLAGS, pattern=spec_pattern(starts, durations),
                                case_sensitive=True, needs_number=True, reserved=unit_words(query),
                                copies_all=tuple(n for numbers in durations.values() for n in numbers),
                                copies_all_by="|", numbers="all", numbers_mark="|", late_numbers=late,
-                               optional_numbers=frozenset(starts) - clause_final_numbers(query),
+                               optional_numbers=optional,
                                ordered=True, rules_are_meaning=True)
 
     few_shot_specs = (

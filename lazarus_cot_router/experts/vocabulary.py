@@ -225,6 +225,9 @@ class QueryNumber:
     sentence: int
     after: str = ""  # the word that follows it, case-folded ("hours" in "2 hours")
     position: int = 0  # its index among the query's words (``WORD`` matches)
+    #: Whether it ends its clause: punctuation, a line break or the end of the query follows it,
+    #: not a word ("from 9." and "at 11:30", not "under 20 words").
+    ends_clause: bool = False
 
 
 def query_numbers(query: str) -> tuple[QueryNumber, ...]:
@@ -240,8 +243,10 @@ def query_numbers(query: str) -> tuple[QueryNumber, ...]:
         if digits is None:
             continue
         sentence = sum(b < m.start() for b in breaks)
-        after = matches[i + 1].group().casefold() if i + 1 < len(matches) else ""
-        found.append(QueryNumber(frozenset([digits]), word[0].isdigit(), sentence, after, i))
+        following = matches[i + 1] if i + 1 < len(matches) else None
+        after = following.group().casefold() if following else ""
+        ends_clause = following is None or bool(query[m.end():following.start()].strip(" "))
+        found.append(QueryNumber(frozenset([digits]), word[0].isdigit(), sentence, after, i, ends_clause))
     return tuple(found)
 
 
