@@ -133,6 +133,43 @@ def _mask(logits: mx.array, row: mx.array, tokens: list[int], keep_only: bool = 
     return mx.where(blocked, mx.array(float("-inf"), dtype=row.dtype), row).reshape(logits.shape)
 
 
+def line_masked(model, tokenizer, cache: list, prompt: Sequence[int], text: str, check: ConstrainedChoice,
+                top_k: int = TOP_K) -> float:
+    """The largest share of the model's probability ``check`` would mask at one step of ``text``
+    written in its canonical tokenization (the one training teaches) after ``prompt``, run on
+    ``cache`` (a fork holding the shared prefix): at each step, the probability of the tokens
+    ranked above the line's own that the constraint rejects.
+
+    Greedy decoding may take a valid token that is not the line's canonical one ("g" then "ro"
+    for "groceries", " -" for " ->"), after which the model's next choices are ones it never saw
+    in training and the constraint masks nearly all of them; this measures the same line the way
+    the model was taught to write it."""
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    if not ids:
+        return 0.0
+    logits = model(mx.array([*prompt, *ids[:-1]])[None], cache=cache)[0, len(prompt) - 1:]
+    probs = mx.softmax(logits.astype(mx.float32), axis=-1)
+    k = min(top_k, probs.shape[-1])
+    top = mx.argpartition(-probs, k - 1, axis=-1)[:, :k]
+    top_p = mx.take_along_axis(probs, top, axis=-1)
+    own = mx.take_along_axis(probs, mx.array(ids)[:, None], axis=-1)[:, 0]
+    above_all = mx.sum(mx.where(probs > own[:, None], probs, 0.0), axis=-1)
+    mx.eval(top, top_p, own, above_all)
+    worst = 0.0
+    for step, token in enumerate(ids):
+        p_own = own[step].item()
+        masked, seen = 0.0, 0.0
+        for candidate, p in zip(top[step].tolist(), top_p[step].tolist()):
+            if p <= p_own or candidate == token:
+                continue
+            seen += p
+            if not check.valid(ids[:step], candidate):
+                masked += p
+        masked += max(0.0, above_all[step].item() - seen)  # ranked above the line's token, beyond the top k
+        worst = max(worst, masked)
+    return min(1.0, worst)
+
+
 class TokenCheck(Protocol):
     """What a line may go on with (:class:`ConstrainedChoice` is one)."""
 

@@ -38,6 +38,7 @@ class Decoded:
     logprobs: list[float] = field(default_factory=list)
     finish: str = "length"  # "arrow" | "eot" | "length"; the rewriter adds "dead_end" | "overridden"
     masked: float = 0.0  # the largest share of the model's probability a constraint masked at one step
+    masked_canonical: float | None = None  # the same, on the line's canonical tokenization (where it was judged)
 
 
 class SharedPrefix:

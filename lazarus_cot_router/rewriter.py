@@ -15,7 +15,7 @@ from typing import Sequence
 
 from .actions import host_rewriter_base, make_action, passthrough_action
 from .constrain import DECODING_MODES, DEFAULT_DECODING, LineConstraint
-from .constrained_choice import ConstrainedChoice
+from .constrained_choice import ConstrainedChoice, line_masked
 from .decoding import Decoded, SharedPrefix, decode_batch, name_probability
 from .experts.base import Expert, ExpertError
 from .grammar import ParseError, parse_line, render_line
@@ -30,7 +30,7 @@ DEFAULT_RESAMPLE = 8
 RESAMPLE_TEMPERATURE = 0.7
 #: A line for which the constraint had to mask more than this share of the model's
 #: probability at one step passes through.
-DEFAULT_MAX_MASKED = 0.999
+DEFAULT_MAX_MASKED = 0.99
 
 
 @dataclass
@@ -46,7 +46,8 @@ class RouteResult:
     confidence: float = 0.0
     error: str | None = None  # why this is a passthrough, if it is one
     masked: float = 0.0  # the largest share of the model's probability the constraint masked at one step
-    overridden: bool = False  # passed through because that share was above the rewriter's max_masked
+    masked_canonical: float | None = None  # the same, on the line's canonical tokenization (where it was judged)
+    overridden: bool = False  # passed through because both shares were above the rewriter's max_masked
     note: str = ""  # e.g. that the query was truncated
     prompt_tokens: int = 0
     generated_tokens: int = 0
@@ -83,7 +84,14 @@ class TrainedCoTRewriter(host_rewriter_base()):
     probability at one step, the line the model preferred left the grammar or
     the query's words (a number the query does not write, a digit of another
     base, free text): the query passes through instead of running the valid
-    line the constraint forced. 1 never passes through for this."""
+    line the constraint forced. 1 never passes through for this. Such a line
+    is first judged again on its own canonical tokens, the way training wrote
+    it (:func:`~.constrained_choice.line_masked`): greedy decoding may take a
+    valid token that splits a copied word oddly ("g", then "ro" for "groceries"),
+    and the model, never having seen that split, wants nothing valid next. The
+    line passes through only when both shares are above ``max_masked``.
+    ``canonical_from``: the share above which a line is judged again (``None``, the
+    default: ``max_masked``; ``bench/max_masked.py`` lowers it to see every threshold)."""
 
     def __init__(
         self,
@@ -127,6 +135,7 @@ class TrainedCoTRewriter(host_rewriter_base()):
         self.decoding = decoding
         self.resample = resample
         self.max_masked = max_masked
+        self.canonical_from: float | None = None  # judge a line again above this share (None: max_masked)
         self.routing = routing
         self.system_prompt = router_system_prompt(list(self.experts.values()))
         self.prefix_ids, _ = encode_prompt(self.tokenizer, self.system_prompt, "")
@@ -221,11 +230,16 @@ class TrainedCoTRewriter(host_rewriter_base()):
             stop_token_ids=[self._eot],
             logits_processors=processors,
         )
-        for out, processor in zip(outs, processors or []):
+        for out, processor, suffix in zip(outs, processors or [], suffixes):
             out.masked = processor.masked
             if processor.dead:
                 out.finish = "dead_end"
-            elif processor.masked > self.max_masked:
+                continue
+            judge_from = self.max_masked if self.canonical_from is None else self.canonical_from
+            if out.masked > judge_from and out.finish == "arrow":
+                out.masked_canonical = line_masked(self.model, self.tokenizer, self._prefix.fork(), suffix,
+                                                   out.text, processor)
+            if min(out.masked, out.masked_canonical if out.masked_canonical is not None else 1.0) > self.max_masked:
                 out.finish = "overridden"
         return outs
 
@@ -313,13 +327,14 @@ class TrainedCoTRewriter(host_rewriter_base()):
     def _execute(self, result: RouteResult, out: Decoded, confidence: float | None = None) -> None:
         result.raw = out.text
         result.generated_tokens = len(out.tokens)
-        result.masked = out.masked
+        result.masked, result.masked_canonical = out.masked, out.masked_canonical
         if out.finish == "dead_end":
             result.error = f"no valid routing line for this query (the model began {out.text[:120]!r})"
             return
         if out.finish == "overridden":
             result.overridden = True
-            result.error = (f"the constraint masked {out.masked:.1%} of the model's probability at one step "
+            canonical = "" if out.masked_canonical is None else f", {out.masked_canonical:.1%} on the line's own tokens"
+            result.error = (f"the constraint masked {out.masked:.1%} of the model's probability at one step{canonical} "
                             f"(the limit is {self.max_masked:.1%}): the line the model preferred leaves the "
                             f"grammar or the query's words ({out.text[:120]!r} is the valid line it forced)")
             return

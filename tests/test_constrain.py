@@ -7,7 +7,7 @@ import mlx.core as mx
 import pytest
 
 from lazarus_cot_router.constrain import LineConstraint
-from lazarus_cot_router.constrained_choice import ConstrainedChoice
+from lazarus_cot_router.constrained_choice import ConstrainedChoice, line_masked
 from lazarus_cot_router.experts.vocabulary import SpecVocabulary, number_words_in, query_numbers
 from lazarus_cot_router.grammar import parse_line
 from lazarus_cot_router.plugins import get_experts
@@ -349,6 +349,79 @@ def test_a_number_copied_without_the_minus_the_query_writes_gets_it():
     assert wp.minus_before(tok.encode("word_problem: apples:20 | "), tok.ids["5"]) is None
 
 
+class SplitTokenizer(CharTokenizer):
+    """CharTokenizer plus tokens that split "Oslo" two ways; ``encode`` takes the longest
+    token (the canonical split, " Oslo")."""
+
+    WORDS = (" Oslo", " Os", " ->")
+
+    def __init__(self):
+        super().__init__()
+        self.vocab += [" Oslo", " Os"]
+        self.ids = {t: i for i, t in enumerate(self.vocab)}
+
+    def encode(self, text, add_special_tokens=False):
+        out, i = [], 0
+        while i < len(text):
+            word = next((w for w in self.WORDS if text.startswith(w, i)), text[i])
+            out.append(self.ids[word])
+            i += len(word)
+        return out
+
+
+class ScriptedModel:
+    """A language model whose logits at each position depend on the line written so far: it
+    spells "time:", then prefers the split " Os" a little over " Oslo", and after " Os",
+    a split it was never taught, wants "x"."""
+
+    PROMPT = 3
+
+    def __init__(self, tok):
+        self.tok = tok
+
+    def scores(self, line: str) -> dict[str, float]:
+        if len(line) < len("time:"):
+            return {"time:"[len(line)]: 10.0}
+        return {"time:": {" Os": 3.0, " Oslo": 2.5}, "time: Os": {"x": 10.0, "l": 0.5},
+                "time: Osl": {"o": 10.0}, "time: Oslo": {" ->": 10.0}}.get(line, {})
+
+    def __call__(self, inputs, cache=None):
+        ids = inputs[0].tolist()
+        rows = []
+        for t in range(len(ids)):
+            row = [0.0] * len(self.tok.vocab)
+            line = self.tok.decode(ids[self.PROMPT:t + 1]) if t + 1 >= self.PROMPT else None
+            for token, score in (self.scores(line) if line is not None else {}).items():
+                row[self.tok.ids[token]] = score
+            rows.append(row)
+        return mx.array([rows])
+
+
+def test_a_line_is_judged_again_on_its_canonical_tokens():
+    tok = SplitTokenizer()
+    model = ScriptedModel(tok)
+    processor = ConstrainedChoice(constraint_for("time in Oslo"), tok, banned=[tok.ids["<eot>"]], top_k=16)
+    context = [0, 1, 2]
+    while not tok.decode(context[3:]).endswith("->") and len(context) < 30:
+        logits = model(mx.array([context]))[:, -1, :]
+        context.append(int(mx.argmax(processor(mx.array(context), logits), axis=-1).item()))
+    line = tok.decode(context[3:])
+    assert line == "time: Oslo ->"
+    assert processor.masked > 0.99  # after the split " Os" the model wanted "x": "l" was forced
+    # Written as training writes it (" Oslo"), the same line masks nothing: the valid " Os"
+    # ranked above " Oslo" is another split of the same text, not a line the model preferred.
+    judge = ConstrainedChoice(constraint_for("time in Oslo"), tok, banned=[tok.ids["<eot>"]], top_k=16)
+    assert line_masked(model, tok, None, context[:3], line, judge) < 0.01
+
+
+def test_a_line_the_model_did_not_want_stays_masked_on_its_canonical_tokens():
+    tok = SplitTokenizer()
+    model = ScriptedModel(tok)
+    judge = ConstrainedChoice(constraint_for("time in Oslo"), tok, banned=[tok.ids["<eot>"]], top_k=16)
+    # "chat: ->": after "c" the model still spells "time:" ("i"), which no line goes on with.
+    assert line_masked(model, tok, None, [0, 1, 2], "chat: ->", judge) > 0.99
+
+
 def test_processor_leaves_valid_top_choice_untouched():
     tok = CharTokenizer()
     processor = ConstrainedChoice(constraint_for("hello"), tok)
@@ -685,6 +758,14 @@ def test_a_line_the_constraint_overrode_passes_through(tiny_model_dir):
     assert "the constraint masked" in gated.error and gated.expert is None
     assert gated.overridden and not free.overridden
     assert router.to_action(gated).operation == "passthrough"
+    # Judged again on its canonical tokens: both shares were above the limit.
+    canonical = gated.masked_canonical
+    assert canonical is not None and f"{canonical:.1%} on the line's own tokens" in gated.error
+    assert free.masked_canonical is None  # nothing to judge with the check off
+    assert canonical < gated.masked  # the random model prefers no split of a word in particular
+    router.max_masked = (canonical + gated.masked) / 2
+    [judged] = router.route_batch([query])
+    assert not judged.overridden and judged.error is None and judged.masked_canonical == pytest.approx(canonical)
     with pytest.raises(ValueError, match="max_masked"):
         TrainedCoTRewriter(model=str(tiny_model_dir), loaded=loaded, max_masked=1.5)
 

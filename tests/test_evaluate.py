@@ -150,3 +150,8 @@ def test_the_max_masked_bench_counts_what_a_threshold_costs_and_saves():
     assert bench.trade_off(rows, 0.999) == (1, 1)
     assert bench.trade_off(rows, 0.99) == (1, 2)
     assert bench.trade_off(rows, 0.9) == (1, 2)
+    # Judged again on its canonical tokens, the right line masks less and is kept down to 0.9.
+    rows[0]["masked_canonical"], rows[2]["masked_canonical"] = 0.95, 1.0
+    assert bench.trade_off(rows, 0.99) == (0, 2)
+    assert bench.trade_off(rows, 0.9) == (1, 2)
+    assert bench.trade_off(rows, 0.99, canonical=False) == (1, 2)  # the share as decoded alone

@@ -133,6 +133,7 @@ def route_rows(rewriter, examples: Sequence[Example], batch_size: int = 32, prog
         for ex, res in zip(batch, rewriter.route_batch([e.query for e in batch])):
             row = score_one(ex, res.expert, res.spec, rewriter.experts, executed=res.error is None)
             row["raw"], row["masked"], row["overridden"] = res.raw, res.masked, res.overridden
+            row["masked_canonical"] = res.masked_canonical
             if res.routes_agree is not None:
                 row["hidden_expert"], row["routes_agree"] = res.hidden_expert, res.routes_agree
             rows.append(row)
