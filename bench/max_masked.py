@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from lazarus_cot_router.constrained_choice import judged_share  # noqa: E402
 from training.evaluate import PASSTHROUGH_EXPERT, route_rows  # noqa: E402
 
 THRESHOLDS = (0.99999, 0.999, 0.99, 0.95, 0.9, 0.8, 0.5)
@@ -44,17 +45,10 @@ def right_expert_line(row: dict) -> bool:
     return row["execution"] and row["want_expert"] != PASSTHROUGH_EXPERT
 
 
-def judged_share(row: dict, canonical: bool = True) -> float:
-    """The share a line is judged by: the smaller of the decoded one and the one on its canonical
-    tokens (the rewriter's rule), or the decoded one alone (``canonical`` False)."""
-    if not canonical or row.get("masked_canonical") is None:
-        return row["masked"]
-    return min(row["masked"], row["masked_canonical"])
-
-
 def trade_off(rows: list[dict], threshold: float, canonical: bool = True) -> tuple[int, int]:
-    """``(right lines lost, wrong expert lines passed through)`` at ``threshold``."""
-    above = [r for r in rows if judged_share(r, canonical) > threshold]
+    """``(right lines lost, wrong expert lines passed through)`` at ``threshold``, each line judged
+    by the rewriter's rule (``judged_share``), or by its share as decoded alone (``canonical`` False)."""
+    above = [r for r in rows if judged_share(r["masked"], r.get("masked_canonical") if canonical else None) > threshold]
     return sum(map(right_expert_line, above)), sum(r["taken"] and not r["execution"] for r in above)
 
 

@@ -170,6 +170,12 @@ def line_masked(model, tokenizer, cache: list, prompt: Sequence[int], text: str,
     return min(1.0, worst)
 
 
+def judged_share(masked: float, canonical: float | None) -> float:
+    """The share a forced line is judged by: the smaller of the one masked as it was decoded and
+    the one on its canonical tokens (:func:`line_masked`; ``None`` where it was not measured)."""
+    return masked if canonical is None else min(masked, canonical)
+
+
 class TokenCheck(Protocol):
     """What a line may go on with (:class:`ConstrainedChoice` is one)."""
 

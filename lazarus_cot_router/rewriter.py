@@ -15,7 +15,7 @@ from typing import Sequence
 
 from .actions import host_rewriter_base, make_action, passthrough_action
 from .constrain import DECODING_MODES, DEFAULT_DECODING, LineConstraint
-from .constrained_choice import ConstrainedChoice, line_masked
+from .constrained_choice import ConstrainedChoice, judged_share, line_masked
 from .decoding import Decoded, SharedPrefix, decode_batch, name_probability
 from .experts.base import Expert, ExpertError
 from .grammar import ParseError, parse_line, render_line
@@ -239,7 +239,7 @@ class TrainedCoTRewriter(host_rewriter_base()):
             if out.masked > judge_from and out.finish == "arrow":
                 out.masked_canonical = line_masked(self.model, self.tokenizer, self._prefix.fork(), suffix,
                                                    out.text, processor)
-            if min(out.masked, out.masked_canonical if out.masked_canonical is not None else 1.0) > self.max_masked:
+            if judged_share(out.masked, out.masked_canonical) > self.max_masked:
                 out.finish = "overridden"
         return outs
 
