@@ -653,6 +653,21 @@ def test_a_negative_number_cannot_be_begun_without_its_minus():
     assert glued.leads_somewhere("nap: 2") and glued.allows("nap: 2hr ->")
 
 
+def test_a_percentage_is_copied_with_its_percent_sign_and_only_it():
+    experts = get_experts()
+    marked = LineConstraint.for_experts(experts, "Calculate 76.7% of -81.6", mode="generic")
+    assert marked.allows("multiply: 76.7% * -81.6 ->") and marked.allows("multiply: -81.6 * 76.7% ->")
+    assert not marked.allows("multiply: -81.6 * 76.7 ->")  # a hundred times the answer
+    assert not marked.allows("multiply: 76.7% * -81.6% ->")
+    assert marked.leads_somewhere("multiply: -81.6 * 76.7")  # the sign is still to come
+    misspelled = LineConstraint.for_experts(experts, "Find 45 pecent of 6605.41", mode="generic")
+    assert misspelled.allows("multiply: 45% * 6605.41 ->") and not misspelled.allows("multiply: 45 * 6605.41 ->")
+    both = LineConstraint.for_experts(experts, "what is 20% of 20", mode="generic")
+    assert both.allows("multiply: 20% * 20 ->") and both.allows("multiply: 20 * 20% ->")
+    unmarked = LineConstraint.for_experts(experts, "what percent of 80 is 20", mode="generic")
+    assert unmarked.allows("divide: 20 / 80 ->")
+
+
 def test_numbers_are_copied_without_their_thousands_separators():
     experts = get_experts()
     query = "what is 1,234 plus 54,788"
@@ -674,7 +689,8 @@ def test_numbers_are_copied_without_their_thousands_separators():
                                    "What is the millions digit of 1787074010?", "What is the closest to 5.4 in -4, 46, 0.3?",
                                    "What is the third biggest value in 0.4, 0, 1/24?", "Put -2, -1520, -1, 1 in decreasing order.",
                                    "What comes next: 754, 1506, 2258, 3010?",
-                                   "Calculate prob of sequence rw when two letters picked without replacement from plrwplv."])
+                                   "Calculate prob of sequence rw when two letters picked without replacement from plrwplv.",
+                                   "Which novel features the slogan 2 + 2 = 5?", "Why does (0.1+0.2) = 0.30000000000000004?"])
 def test_no_expert_that_computes_takes_an_operation_none_supports(query):
     constraint = LineConstraint.for_experts(get_experts(), query, mode="generic")
     for name in ("multiply", "add", "subtract", "divide", "word_problem"):
@@ -687,7 +703,8 @@ def test_no_expert_that_computes_takes_an_operation_none_supports(query):
                                    "The tree grew by a factor of 3 from 20 feet. How tall is it?",
                                    "It was a -5 degree low at dawn and rose 8. What is it now?",
                                    "What is 1,234 x -5?", "696 * -38.2", "the product of 1,250 and 3",
-                                   "Ann reads 12 books each month and 30 more next term in school. How many books?"])
+                                   "Ann reads 12 books each month and 30 more next term in school. How many books?",
+                                   "2 * 3 = ?", "what is 12*3="])
 def test_supported_operations_keep_their_experts(query):
     constraint = LineConstraint.for_experts(get_experts(), query, mode="generic")
     assert "multiply:" in constraint.heads and "word_problem:" in constraint.heads

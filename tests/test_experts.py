@@ -305,11 +305,12 @@ def test_percent_operands(experts):
     assert experts["divide"].host_action("5 / 12.5%").parameters["expression"] == "5 / 0.125"
     assert multiply.canonical_spec("015%*80.0") == "15% * 80"
     assert multiply.canonical_spec("15% * 80") != multiply.canonical_spec("0.15 * 80")
-    # The decoder's grammar takes a percent sign where the query writes a percentage.
+    # The decoder's grammar takes a percent sign where the query writes a percentage, and needs it.
     import regex
 
     pattern = regex.compile(multiply.spec_vocabulary("what is 25 percent of 6999").pattern)
-    assert pattern.fullmatch("25% * 6999") and pattern.fullmatch("25 * 6999")
+    assert pattern.fullmatch("25% * 6999") and not pattern.fullmatch("25 * 6999")
+    assert not pattern.fullmatch("25% * 6999%")
     assert not regex.fullmatch(multiply.spec_vocabulary("what is 25 times 6999").pattern, "25% * 6999")
 
 

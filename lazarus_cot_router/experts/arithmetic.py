@@ -10,12 +10,25 @@ import re
 from typing import ClassVar
 
 from .base import Expert, ExpertError, HostAction, OperatorMismatchError, SpecSyntaxError, require_spec
-from .numbers import PERCENT_NUMBER_PATTERN, apply, format_number, normalize_operand, parse_operand, plain_operand
+from .numbers import PERCENT_NUMBER_PATTERN, apply, format_number, normalize_operand, one_of, parse_operand, plain_operand
 from .vocabulary import SpecVocabulary, copy_vocabulary, normalize_numbers, number_pattern
 
 _SPEC = re.compile(rf"({PERCENT_NUMBER_PATTERN})\s*([-+*/])\s*({PERCENT_NUMBER_PATTERN})")
+
+
+def _misspellings(word: str) -> list[str]:
+    """``word``, and it with one letter dropped or two neighbours swapped: the typos people make
+    and the generated training requests carry ("pecent", "percnet")."""
+    dropped = [word[:k] + word[k + 1:] for k in range(1, len(word))]
+    swapped = [word[:k] + word[k + 1] + word[k] + word[k + 2:] for k in range(len(word) - 1)]
+    return sorted({word, *dropped, *swapped}, key=lambda w: (-len(w), w))
+
+
+_PERCENT_SIGN = rf"(?:%|\bper\s*cent\b|\b(?:{'|'.join(_misspellings('percent'))})\b)"
 #: A query that writes a percentage ("15%", "25 percent", "5 per cent"): its operands may carry ``%``.
-_PERCENT = re.compile(r"%|\bper\s*cent\b", re.IGNORECASE)
+_PERCENT = re.compile(_PERCENT_SIGN, re.IGNORECASE)
+#: A number, and the percent sign or word after it if any.
+_PERCENTAGE = re.compile(rf"(?<![\w.])(\d+(?:\.\d+)?)(?![\d.]\d)(\s*{_PERCENT_SIGN})?", re.IGNORECASE)
 #: An operator symbol the query writes between two numbers ("4.7+712", "-3*-542"): a spec's
 #: symbols, a minus also as "−" (the minus :func:`.vocabulary.signed_numbers` reads).
 _WRITTEN_OPERATOR = re.compile(r"(?<![\w.])[-\u2212]?\d+(?:\.\d+)?%?\s*([-+*/\u2212])(?=\s*[-\u2212]?\d)")
@@ -28,10 +41,26 @@ def written_operators(query: str) -> set[str]:
 
 def operand_pattern(query: str) -> str:
     """An operand as the decoder may write it: a number signed only where the query signs it
-    (:func:`~.vocabulary.number_pattern`), with a percent sign where the query writes a
-    percentage ("25 percent of 6999": ``25% * 6999``)."""
+    (:func:`~.vocabulary.number_pattern`), with a percent sign exactly where the query writes
+    that number as a percentage ("25 percent of 6999": ``25% * 6999``; the router wrote
+    ``-81.6 * 76.7`` for "Calculate 76.7% of -81.6")."""
     number = number_pattern(query)
-    return f"{number}%?" if _PERCENT.search(query) else number
+    if not _PERCENT.search(query):
+        return number
+    marked, plain = percentages(query)
+    if not marked:
+        return f"{number}%?"  # "what percent of 80 is 20": no number is marked
+    only_marked = marked - plain
+    unmarked = rf"(?!-?(?:{one_of(only_marked)})(?![0-9.])){number}" if only_marked else number
+    return rf"(?:(?=-?(?:{one_of(marked)})%){number}%|{unmarked}(?!%))"
+
+
+def percentages(query: str) -> tuple[set[str], set[str]]:
+    """``(numbers query writes as a percentage, numbers it writes without)``, as unsigned digits."""
+    marked, plain = set(), set()
+    for match in _PERCENTAGE.finditer(normalize_numbers(query)):
+        (marked if match.group(2) else plain).add(match.group(1))
+    return marked, plain
 
 
 class ArithmeticExpert(Expert):

@@ -13,6 +13,8 @@ import functools
 import re
 from dataclasses import dataclass
 
+from .numbers import one_of
+
 #: A word of a spec or query: a run of letters (and ``_``) or a number with its decimals.
 WORD = re.compile(r"[^\W\d]+|\d+(?:\.\d+)?")
 
@@ -50,7 +52,8 @@ _OPERATOR = r"(?:[-+*/x]|plus|minus|times|multiplied by|divided by|over)"
 #: "h = q + -3", "d(-10)"), primes, factors, divisibility, derivatives, sorting and sequences, place
 #: values, the closest or k'th biggest of a list, draws without replacement: the kinds mathematics_dataset's train
 #: and dev splits showed the router taking or the list missing; chains of operations, from
-#: CLINC150's and the unsupported generator's training requests (docs/decoding.md).
+#: CLINC150's and the unsupported generator's training requests; an equation that states its result,
+#: from the generated chat requests (docs/decoding.md).
 UNSUPPORTED_OPERATIONS = tuple(re.compile(p, re.IGNORECASE) for p in (
     r"\*\*", r"\^", r"√", r"\d[eE][-+]?\d", r"\d\s*%\s*\d",
     rf"\d!\s*(?:(?:{_OPERATOR}|\^)\s*-?[\d(]|[=)])",  # "5! + 3", "10! divided by 8", not the "!" of "81001! - gracias"
@@ -69,6 +72,9 @@ UNSUPPORTED_OPERATIONS = tuple(re.compile(p, re.IGNORECASE) for p in (
     # A chain of operations ("544 / 50.4 / 1169.42", "250 times 118 times 9"): an arithmetic expert
     # computes one, and the router wrote ``divide: 544 / 50.4``.
     rf"\d\)?%?\s*{_OPERATOR}\s*\(?-?\d[\d.,]*%?\)?\s*{_OPERATOR}\s*\(?-?\d",
+    # An equation that states its result leaves nothing to compute ("the slogan 2 + 2 = 5", which
+    # the router wrote as ``add: 2 + 5``); "2 + 2 = ?" still asks.
+    r"\d\s*\)?\s*=\s*\(?\s*-?\d",
 ))
 
 
@@ -95,12 +101,8 @@ def number_pattern(query: str) -> str:
     only_signed = signed - plain
     number = unsigned
     if only_signed:  # never written without its minus
-        number = rf"(?!(?:{_one_of(only_signed)})(?![0-9.])){unsigned}"
-    return f"(?:-(?:{_one_of(signed)})|{number})"
-
-
-def _one_of(numbers) -> str:
-    return "|".join(re.escape(n) for n in sorted(set(numbers), key=lambda n: (-len(n), n)))
+        number = rf"(?!(?:{one_of(only_signed)})(?![0-9.])){unsigned}"
+    return f"(?:-(?:{one_of(signed)})|{number})"
 
 
 @functools.lru_cache(maxsize=256)  # asked once per computing expert of the same query
