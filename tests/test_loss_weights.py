@@ -37,6 +37,19 @@ def test_the_step_operators_get_the_weight(loaded):
         assert len(weights) == len(ids) and set(weights) == {1.0, 3.0} and weights[-1] == 1.0
 
 
+def test_the_tokens_that_begin_a_number_get_the_number_weight(loaded):
+    _, tokenizer = loaded
+    example = EXAMPLES[0]  # "marbles: 16 | -3 -4 *2"
+    ids = encode_target(tokenizer, example.expert, example.spec)
+    weights = operator_token_weights(tokenizer, example.expert, example.spec, ids, 1.0, number_weight=2.0)
+    heavy = [tokenizer.decode([i]).strip() for i, w in zip(ids, weights) if w == 2.0]
+    assert [h[:1] for h in heavy] == ["1", "3", "4", "2"], heavy  # the start, then each step's operand
+    both = operator_token_weights(tokenizer, example.expert, example.spec, ids, 3.0, number_weight=2.0)
+    assert set(both) == {1.0, 2.0, 3.0}
+    prefix, rows = sft.encode_examples(tokenizer, EXAMPLES, SYSTEM)
+    assert [set(w) for w in target_weights(tokenizer, EXAMPLES, rows, 1.0, 2.0)] == [{1.0, 2.0}, {1.0}, {1.0, 2.0}, {1.0}, {1.0}]
+
+
 def test_other_experts_and_weight_one_weigh_every_token_alike(loaded):
     _, tokenizer = loaded
     prefix, rows = sft.encode_examples(tokenizer, EXAMPLES, SYSTEM)

@@ -43,6 +43,7 @@ def test_unknown_yaml_key_is_named(tmp_path):
 
 @pytest.mark.parametrize("text,match", [("- a\n- b\n", "mapping"), ("a: [\n", "not valid YAML"), ("fine_tune_type: dora\n", "fine_tune_type"),
                                         ("operator_weight: 0\n", "operator_weight"), ("operator_weight: heavy\n", "operator_weight"),
+                                        ("number_weight: -1\n", "number_weight"), ("number_weight: true\n", "number_weight"),
                                         ("distractor_share: 1.5\n", "distractor_share"), ("distractor_share: true\n", "distractor_share")])
 def test_bad_config_files_exit_2(tmp_path, capsys, text, match):
     path = tmp_path / "c.yaml"

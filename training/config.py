@@ -46,6 +46,7 @@ class TrainConfig:
     warmup_steps: int = field(default=10, metadata={"help": "SFT steps of linear learning-rate warm-up (a full-weight first Adam step at the peak rate wrecks the model)."})
     lr_decay: str = field(default="cosine", metadata={"help": "SFT learning rate after warm-up: 'cosine' (down to a tenth of the peak at the last step) or 'constant'."})
     operator_weight: float = field(default=3.0, metadata={"help": "SFT loss weight of the tokens that write a word_problem spec's step operators (+ - * /), every other token weighing 1 (the loss is the weighted mean; 1 weighs all alike). The operator is the choice a word problem's line leaves to the model, and where its errors are; 3 lifted MAWPS dev over 1 on two seeds (docs/training.md)."})
+    number_weight: float = field(default=1.0, metadata={"help": "SFT loss weight of the tokens that begin a word_problem spec's numbers (the start, and each step's operand: which of the query's numbers goes where), every other token weighing 1 unless it writes an operator (operator_weight). 3 lowered MAWPS dev, calib and mathematics dev on two seeds (docs/training.md), so it is 1."})
     fine_tune_type: str = field(default="full", metadata={"help": "'full': train all weights of the last num_layers blocks; 'lora': LoRA adapters on their linear layers."})
     num_layers: int = field(default=10, metadata={"help": "Number of final transformer blocks that are trained (the seed needed 6; 3 was too few)."})
     lora_parameters: dict = field(default_factory=_lora_defaults, metadata={"help": "LoRA rank, scale and dropout (mlx-lm convention; used when fine_tune_type is 'lora')."})
@@ -77,6 +78,8 @@ class TrainConfig:
             raise ConfigError(f"warmup_steps must be at least 0, not {self.warmup_steps}")
         if isinstance(self.operator_weight, bool) or not isinstance(self.operator_weight, (int, float)) or not self.operator_weight > 0:
             raise ConfigError(f"operator_weight must be a number above 0, not {self.operator_weight!r}")
+        if isinstance(self.number_weight, bool) or not isinstance(self.number_weight, (int, float)) or not self.number_weight > 0:
+            raise ConfigError(f"number_weight must be a number above 0, not {self.number_weight!r}")
         if isinstance(self.distractor_share, bool) or not isinstance(self.distractor_share, (int, float)) or not 0 <= self.distractor_share <= 1:
             raise ConfigError(f"distractor_share must be a number from 0 to 1, not {self.distractor_share!r}")
         if self.batch_size < 1:

@@ -1,10 +1,12 @@
 """Per-token weights for the SFT loss: the tokens that choose a word problem's
-operators can count for more than the rest of the line.
+operators, and those that begin its numbers, can count for more than the rest of the line.
 
 A word problem's line is mostly copied (its numbers come from the query under
 the copy constraint); what the model has to decide is each step's operator,
-and that is where its errors are. The operators are found by the word_problem
-grammar's own parser (:func:`~lazarus_cot_router.experts.word_problem.operator_offsets`),
+and that is where its errors are, with which number starts the line and which
+goes in each step. The operators and numbers are found by the word_problem
+grammar's own parser (:func:`~lazarus_cot_router.experts.word_problem.operator_offsets`,
+:func:`~lazarus_cot_router.experts.word_problem.number_offsets`),
 so a ``-`` inside a number such as ``-2`` is never mistaken for one, and mapped
 to tokens by decoding the target a token at a time, which works for any
 tokenizer.
@@ -14,18 +16,28 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from lazarus_cot_router.experts.word_problem import operator_offsets
+from lazarus_cot_router.experts.word_problem import number_offsets, operator_offsets
 from lazarus_cot_router.prompts import target_text
 
 
 def operator_positions(expert: str, spec: str) -> list[int]:
     """Character offsets, in the target line, of a word_problem spec's step
     operators (none for any other expert)."""
+    return _line_positions(expert, spec, operator_offsets)
+
+
+def number_positions(expert: str, spec: str) -> list[int]:
+    """Character offsets, in the target line, where a word_problem spec's numbers
+    begin (none for any other expert)."""
+    return _line_positions(expert, spec, number_offsets)
+
+
+def _line_positions(expert: str, spec: str, offsets) -> list[int]:
     if expert != "word_problem":
         return []
     line = target_text(expert, spec)
     start = line.index(spec, len(expert))
-    return [start + offset for offset in operator_offsets(spec)]
+    return [start + offset for offset in offsets(spec)]
 
 
 def token_ends(tokenizer, ids: Sequence[int], text: str) -> list[int] | None:
@@ -41,29 +53,34 @@ def token_ends(tokenizer, ids: Sequence[int], text: str) -> list[int] | None:
     return ends if ends and ends[-1] == len(text) else None
 
 
-def operator_token_weights(tokenizer, expert: str, spec: str, target_ids: Sequence[int], weight: float) -> list[float]:
+def operator_token_weights(tokenizer, expert: str, spec: str, target_ids: Sequence[int], weight: float,
+                           number_weight: float = 1.0) -> list[float]:
     """One weight per target token (the line's tokens, then end of turn):
-    ``weight`` for a token that writes a step operator, 1 for the rest. Every
-    token weighs 1 when the decoded line is not the target text."""
+    ``weight`` for a token that writes a step operator, ``number_weight`` for one
+    that begins a number (the larger where one token does both), 1 for the rest.
+    Every token weighs 1 when the decoded line is not the target text."""
     weights = [1.0] * len(target_ids)
-    positions = operator_positions(expert, spec)
-    if not positions or weight == 1.0:
+    heavy = [(p, weight) for p in operator_positions(expert, spec) if weight != 1.0]
+    heavy += [(p, number_weight) for p in number_positions(expert, spec) if number_weight != 1.0]
+    if not heavy:
         return weights
     ends = token_ends(tokenizer, target_ids[:-1], target_text(expert, spec))
     if ends is None:
         return weights
     start = 0
     for k, end in enumerate(ends):
-        if any(start <= p < end for p in positions):
-            weights[k] = weight
+        inside = [w for p, w in heavy if start <= p < end]
+        if inside:
+            weights[k] = max(inside)
         start = end
     return weights
 
 
-def target_weights(tokenizer, examples, rows: Sequence[tuple[list[int], list[int]]], operator_weight: float) -> list[list[float]] | None:
+def target_weights(tokenizer, examples, rows: Sequence[tuple[list[int], list[int]]], operator_weight: float,
+                   number_weight: float = 1.0) -> list[list[float]] | None:
     """Per-token loss weights for ``rows`` (from :func:`training.sft.encode_examples`
     on ``examples``), or None when every token weighs the same."""
-    if operator_weight == 1.0:
+    if operator_weight == 1.0 and number_weight == 1.0:
         return None
-    return [operator_token_weights(tokenizer, ex.expert, ex.spec, target, operator_weight)
+    return [operator_token_weights(tokenizer, ex.expert, ex.spec, target, operator_weight, number_weight)
             for ex, (_, target) in zip(examples, rows)]

@@ -329,7 +329,7 @@ def train_sft(
     if config.batch_size % size:
         raise ValueError(f"batch_size {config.batch_size} is not divisible by the {size} ranks")
     prefix_ids, rows = encode_examples(tokenizer, examples, system)
-    weights = target_weights(tokenizer, examples, rows, config.operator_weight)
+    weights = target_weights(tokenizer, examples, rows, config.operator_weight, config.number_weight)
     state = dict(state or {})
     batches = state.get("batches") or plan_batches([len(s) + len(t) for s, t in rows], config.sft_epochs, config.batch_size, config.seed)
     if size > 1:

@@ -86,6 +86,7 @@ class _Parser:
     def __init__(self, text: str, position: int):
         self.text, self.position, self.ops = text, position, 0
         self.operator_offsets: list[int] = []
+        self.number_offsets: list[int] = []
 
     def near(self) -> str:
         return repr(self.text[self.position:self.position + 20])
@@ -107,6 +108,7 @@ class _Parser:
         match = _NUMBER.match(self.text, self.position)
         if not match:
             raise SpecSyntaxError(f"expected a number near {self.near()}")
+        self.number_offsets.append(match.start())
         self.position = match.end()
         return match.group()
 
@@ -140,12 +142,21 @@ def operator_offsets(spec: str) -> list[int]:
     return [lead + offset for offset in parser.operator_offsets]
 
 
+def number_offsets(spec: str) -> list[int]:
+    """Where in ``spec`` each number is written, the start first (character offsets, in the
+    order written): which of the query's numbers goes where is the line's other choice."""
+    parser = _parse(spec)[1]
+    lead = len(spec) - len(spec.lstrip())
+    return [lead + offset for offset in parser.number_offsets]
+
+
 def _parse(spec: str) -> tuple[ParsedSpec, _Parser]:
     text = require_spec(spec)
     head = _HEAD.match(text)
     if not head:
         raise SpecSyntaxError("word_problem expects '[<entity>:]<num> | <op><operand> ...'")
     parser = _Parser(text, head.end())
+    parser.number_offsets.append(head.start(2))
     expression = parser.chain(head.group(2), 0)
     if parser.position < len(text):
         raise SpecSyntaxError(f"bad operation near {parser.near()}")
