@@ -291,8 +291,11 @@ class LineConstraint:
 def _can_go_on(rules: _SpecRules, spec: str, done: list[str]) -> bool:
     """Whether ``spec``, which ends between words, is a whole spec now (or has begun the
     arrow), or some word the query has left to copy (or a keyword), after at most
-    :data:`MAX_GLUE` punctuation characters, keeps it a prefix of the grammar. "27 | *3 +"
-    with every number of the query used is none of these: the line would run into a dead end."""
+    :data:`MAX_GLUE` punctuation characters, keeps it a valid prefix. "27 | *3 +" with every
+    number of the query used is none of these: the line would run into a dead end. The grammar
+    alone is not enough: its partial match takes "-81.6 * -76.7" for "76.7% of -81.6" (the
+    lookahead for the percent sign meets the end of the text), though the query never writes
+    76.7 with a minus."""
     if rules.pattern is None or rules.mode == "choice" or not spec.strip():
         return True
     if _spec_ok(rules, spec, complete=True) or (spec.endswith("-") and _spec_ok(rules, spec[:-1], complete=True)):
@@ -301,7 +304,7 @@ def _can_go_on(rules: _SpecRules, spec: str, done: list[str]) -> bool:
     words = rules.words_left(rules.used_by(done))
     frontier = {spec.strip() + (" " if spec[-1:].isspace() else "")}
     for depth in range(MAX_GLUE + 1):
-        if any(grammar.fullmatch(text + w, partial=True) for text in frontier for w in words):
+        if any(_spec_ok(rules, text + w, complete=False) for text in frontier for w in words):
             return True
         if depth < MAX_GLUE:
             frontier = {text + p for text in frontier for p in PUNCTUATION if grammar.fullmatch(text + p, partial=True)}

@@ -660,6 +660,9 @@ def test_a_percentage_is_copied_with_its_percent_sign_and_only_it():
     assert not marked.allows("multiply: -81.6 * 76.7 ->")  # a hundred times the answer
     assert not marked.allows("multiply: 76.7% * -81.6% ->")
     assert marked.leads_somewhere("multiply: -81.6 * 76.7")  # the sign is still to come
+    # A minus no number left to copy can follow: the line would end in a dead end, not a spec.
+    assert not marked.leads_somewhere("multiply: -81.6 * -")
+    assert marked.leads_somewhere("multiply: 76.7% * -")
     misspelled = LineConstraint.for_experts(experts, "Find 45 pecent of 6605.41", mode="generic")
     assert misspelled.allows("multiply: 45% * 6605.41 ->") and not misspelled.allows("multiply: 45 * 6605.41 ->")
     both = LineConstraint.for_experts(experts, "what is 20% of 20", mode="generic")
