@@ -76,10 +76,10 @@ class TrainConfig:
             raise ConfigError(f"lr_decay must be 'cosine' or 'constant', not {self.lr_decay!r}")
         if self.warmup_steps < 0:
             raise ConfigError(f"warmup_steps must be at least 0, not {self.warmup_steps}")
-        if isinstance(self.operator_weight, bool) or not isinstance(self.operator_weight, (int, float)) or not self.operator_weight > 0:
-            raise ConfigError(f"operator_weight must be a number above 0, not {self.operator_weight!r}")
-        if isinstance(self.number_weight, bool) or not isinstance(self.number_weight, (int, float)) or not self.number_weight > 0:
-            raise ConfigError(f"number_weight must be a number above 0, not {self.number_weight!r}")
+        for name in ("operator_weight", "number_weight"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ConfigError(f"{name} must be a number above 0, not {value!r}")
         if isinstance(self.distractor_share, bool) or not isinstance(self.distractor_share, (int, float)) or not 0 <= self.distractor_share <= 1:
             raise ConfigError(f"distractor_share must be a number from 0 to 1, not {self.distractor_share!r}")
         if self.batch_size < 1:

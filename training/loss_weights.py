@@ -60,8 +60,9 @@ def operator_token_weights(tokenizer, expert: str, spec: str, target_ids: Sequen
     that begins a number (the larger where one token does both), 1 for the rest.
     Every token weighs 1 when the decoded line is not the target text."""
     weights = [1.0] * len(target_ids)
-    heavy = [(p, weight) for p in operator_positions(expert, spec) if weight != 1.0]
-    heavy += [(p, number_weight) for p in number_positions(expert, spec) if number_weight != 1.0]
+    heavy = [(p, weight) for p in operator_positions(expert, spec)] if weight != 1.0 else []
+    if number_weight != 1.0:
+        heavy += [(p, number_weight) for p in number_positions(expert, spec)]
     if not heavy:
         return weights
     ends = token_ends(tokenizer, target_ids[:-1], target_text(expert, spec))

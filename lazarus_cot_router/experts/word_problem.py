@@ -137,17 +137,18 @@ def parse_spec(spec: str) -> ParsedSpec:
 def operator_offsets(spec: str) -> list[int]:
     """Where in ``spec`` each step's operator is written (character offsets, in
     the order written), so a trainer can find the tokens that choose them."""
-    parser = _parse(spec)[1]
-    lead = len(spec) - len(spec.lstrip())
-    return [lead + offset for offset in parser.operator_offsets]
+    return _offsets(spec, "operator_offsets")
 
 
 def number_offsets(spec: str) -> list[int]:
     """Where in ``spec`` each number is written, the start first (character offsets, in the
     order written): which of the query's numbers goes where is the line's other choice."""
-    parser = _parse(spec)[1]
+    return _offsets(spec, "number_offsets")
+
+
+def _offsets(spec: str, kind: str) -> list[int]:
     lead = len(spec) - len(spec.lstrip())
-    return [lead + offset for offset in parser.number_offsets]
+    return [lead + offset for offset in getattr(_parse(spec)[1], kind)]
 
 
 def _parse(spec: str) -> tuple[ParsedSpec, _Parser]:
