@@ -61,7 +61,7 @@ def numbers_ok(rules: SpecRules, spec: str, open_number: bool, complete: bool) -
         need = Counter(min(t.spellings) for t in tokens if t.required and t.sentence in touched
                        and (complete or not t.spellings & rules.late_numbers))
         have = Counter(used)
-        return all(have[number] >= n for number, n in need.items())
+        return all(have[number] >= n for number, n in need.items()) and (not complete or late_given(rules, spec))
     states: set[int | None] = {None}  # index after the last query number matched; None: none yet
     for number in used:
         states = {k + 1 for j in states for k in next_numbers(tokens, j) if number in tokens[k].spellings}
@@ -76,6 +76,16 @@ def numbers_ok(rules: SpecRules, spec: str, open_number: bool, complete: bool) -
     # Done: no required number is left in the sentence of the last one used.
     return any(j is None or not any(t.required and t.sentence == tokens[j - 1].sentence for t in tokens[j:])
                for j in states)
+
+
+def late_given(rules: SpecRules, spec: str) -> bool:
+    """Whether ``spec`` writes a late number after its mark where the query requires one in any
+    sentence: "... nap for 60 minutes. Schedule them: kicking off at 12." gives its start in a
+    sentence that states no duration, and a plan without it is another plan."""
+    if not any(t.required and t.spellings & rules.late_numbers for t in rules.numbers):
+        return True
+    after = spec.partition(rules.numbers_mark)[2] if rules.numbers_mark else spec
+    return any(m.group() in rules.late_numbers for m in WORD.finditer(after))
 
 
 def listed_in_order(rules: SpecRules, spec: str, opened: str | None, touched: set[int]) -> bool:

@@ -615,6 +615,11 @@ def test_generic_mode_keeps_the_start_a_schedule_request_gives():
         "schedule: gym:2hr,yoga:1hr | sequential ->")
     assert not constraint_for("Book gym (2hr) and yoga (1hr), start at 11:30.", mode="generic").allows(
         "schedule: gym:2hr,yoga:1hr | sequential ->")
+    # ... also where it sits in a sentence with no duration (the router left it out on the calib split).
+    generic = constraint_for("Today I have chess for 45 minutes and lunch for 1 hour. Plan them, kicking off at 13.",
+                             mode="generic")
+    assert not generic.allows("schedule: chess:45min,lunch:1hr | sequential ->")
+    assert generic.allows("schedule: chess:45min,lunch:1hr | sequential,start:13 ->")
 
 
 def test_a_number_ends_its_clause_where_no_word_follows_it():

@@ -156,7 +156,8 @@ class SpecVocabulary:
     numbers: str | None = None
     #: With ``numbers="all"``: a mark after which the grammar takes no number but ``late_numbers``
     #: (the schedule's ``|``, then only a start hour); the spec writes it only once it has used
-    #: every other number the rule wants.
+    #: every other number the rule wants, and ends only with a late number after it where the query
+    #: requires one in any sentence (a schedule's start may sit in a sentence of its own).
     numbers_mark: str | None = None
     late_numbers: frozenset[str] = frozenset()
     #: Numbers the numbers rule never requires, though the spec may copy them: a schedule's number
