@@ -1,7 +1,8 @@
-"""SFT with and without one of its frozen-block savings, side by side in one process.
+"""SFT with and without one of its savings, side by side in one process.
 
     python -m lazarus_cot_router.blas python bench/sft_pipeline.py [--examples 48] [--rounds 4]
     python -m lazarus_cot_router.blas python bench/sft_pipeline.py --compare kept --epochs 2 --rounds 2
+    python -m lazarus_cot_router.blas python bench/sft_pipeline.py --compare prefix --batch-size 4
 
 ``training.sft.train_sft`` never changes the frozen blocks, and saves on them two ways:
 
@@ -10,6 +11,11 @@
 - ``keep_frozen`` (``--compare kept``, with ``--epochs`` of 2 or more): each
   example's hidden states entering the first trained block are kept from its
   first pass, and later epochs reuse them.
+
+A third saving changes the gradient: ``prefix`` (``--compare prefix``) is
+``TrainConfig.prefix_gradient`` False, the shared prefix's keys and values in the
+trained blocks taken as constants (forward only), so no step backpropagates
+through the prefix; the two ways then end at different losses, both reported.
 
 This runs the same batches with the saving off and on, alternating which goes
 first in each round, each from the same weights and a fresh optimizer, and
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,13 +37,14 @@ if str(ROOT) not in sys.path:
 
 from training.config import TrainConfig  # noqa: E402
 
-SAVINGS = {"pipeline": "pipeline", "kept": "keep_frozen"}
+SAVINGS = {"pipeline": "pipeline", "kept": "keep_frozen"}  # train_sft's keyword arguments
+CONFIG_SAVINGS = {"prefix": "prefix_gradient"}  # TrainConfig fields whose False is the saving
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="embedded", help="model SPEC")
-    parser.add_argument("--compare", choices=sorted(SAVINGS), default="pipeline", help="the saving to turn off and on")
+    parser.add_argument("--compare", choices=sorted({**SAVINGS, **CONFIG_SAVINGS}), default="pipeline", help="the saving to turn off and on")
     parser.add_argument("--examples", type=int, default=48, help="training examples per run")
     parser.add_argument("--epochs", type=int, default=1, help="epochs per run (--compare kept needs 2 or more)")
     parser.add_argument("--rounds", type=int, default=4, help="rounds of one run each way")
@@ -72,8 +80,12 @@ def main(argv=None) -> int:
         for on in ((False, True) if round_ % 2 == 0 else (True, False)):
             model.load_weights(start, strict=False)
             steps: list[dict] = []
-            train_sft(model, tokenizer, examples, config, system=system, on_step=steps.append, progress=False,
-                      **{SAVINGS[args.compare]: on})
+            if args.compare in CONFIG_SAVINGS:
+                run_config, saving = replace(config, **{CONFIG_SAVINGS[args.compare]: not on}), {}
+            else:
+                run_config, saving = config, {SAVINGS[args.compare]: on}
+            train_sft(model, tokenizer, examples, run_config, system=system, on_step=steps.append, progress=False,
+                      **saving)
             for step in steps[1:]:
                 seconds[on]["first" if step["epoch"] == 1 else "later"] += step["seconds"]
             losses[on].append(steps[-1]["loss"])
@@ -82,11 +94,19 @@ def main(argv=None) -> int:
     same = all(abs(a - b) <= 1e-4 * max(1.0, abs(a)) for a, b in zip(losses[False], losses[True]))
     print(f"\n| SFT steps ({args.examples} examples, {args.epochs} epochs, batch {args.batch_size}, "
           f"{args.num_layers} trained blocks, {args.rounds} rounds) | epoch 1 s | later epochs s |\n| --- | --- | --- |")
+    if args.compare in CONFIG_SAVINGS:
+        field = CONFIG_SAVINGS[args.compare]
+        default_on = not getattr(TrainConfig, field)
+        label = {on: f"{field} {not on}" for on in (False, True)}
+    else:
+        default_on, label = True, {on: f"{args.compare} {'on' if on else 'off'}" for on in (False, True)}
     for on in (False, True):
-        print(f"| {args.compare} {'on (default)' if on else 'off'} | {seconds[on]['first']:.1f} | {seconds[on]['later']:.1f} |")
+        print(f"| {label[on]}{' (default)' if on == default_on else ''} | {seconds[on]['first']:.1f} | {seconds[on]['later']:.1f} |")
     total = {on: sum(seconds[on].values()) for on in (False, True)}
     later = f"later epochs {seconds[False]['later'] / seconds[True]['later']:.2f}x, " if args.epochs > 1 else ""
-    print(f"\nspeed-up: {later}the whole run {total[False] / total[True]:.2f}x; same final loss both ways: {same}")
+    mean_loss = {on: sum(losses[on]) / len(losses[on]) for on in (False, True)}
+    print(f"\nspeed-up: {later}the whole run {total[False] / total[True]:.2f}x; same final loss both ways: {same}"
+          f" (mean final loss: {label[False]} {mean_loss[False]:.4f}, {label[True]} {mean_loss[True]:.4f})")
     return 0
 
 

@@ -50,14 +50,19 @@ def naive_loss(model, tokenizer, examples):
     return total / count
 
 
-def batched_loss(model, tokenizer, examples):
+def batch_inputs(model, tokenizer, examples):
+    """The first trained block, the shared prefix, the batch and its hidden states entering that block."""
     prefix_ids, rows = sft.encode_examples(tokenizer, examples, SYSTEM)
     start = sft.first_trained_layer(model)
     prefix = sft.compute_prefix(model, prefix_ids, start)
     batch = sft.make_batch(rows)
     batch.pop("num_tokens")
-    h = sft.frozen_forward(model, prefix, batch["tokens"])
-    total, count = sft.prefix_loss(model, start, prefix["hidden"], h, batch)
+    return start, prefix, batch, sft.frozen_forward(model, prefix, batch["tokens"])
+
+
+def batched_loss(model, tokenizer, examples, prefix_gradient=True):
+    start, prefix, batch, h = batch_inputs(model, tokenizer, examples)
+    total, count = sft.prefix_loss(model, start, prefix["hidden"], h, batch, prefix_gradient=prefix_gradient)
     return total / count
 
 
@@ -71,6 +76,54 @@ def test_prefix_shared_loss_and_grad_equal_naive(tiny_model_dir, kind, num_layer
     assert want_grad.keys() == got_grad.keys() and want_grad
     for name, g in want_grad.items():
         assert mx.allclose(g, got_grad[name], atol=1e-4, rtol=1e-3), name
+
+
+def constant_prefix_loss(model, tokenizer, examples):
+    """The batched loss with the prefix's keys and values in the trained blocks computed
+    beforehand, outside the gradient: what ``prefix_gradient=False`` should differentiate."""
+    start, prefix, batch, h = batch_inputs(model, tokenizer, examples)
+    p, caches = prefix["hidden"], []
+    for layer in model.layers[start:]:
+        cache = sft.FixedPrefixCache()
+        p = layer(p, "causal", cache=cache)
+        caches.append((mx.array(cache.keys), mx.array(cache.values)))
+    mx.eval(caches)
+
+    def loss(m):
+        x = h
+        for layer, (keys, values) in zip(m.layers[start:], caches):
+            x = layer(x, "causal", cache=sft.FixedPrefixCache(keys, values))
+        flat = x.reshape(-1, x.shape[-1])[batch["positions"]]
+        logits = sft.project_vocab(m, m.model.norm(flat))
+        ce = nn.losses.cross_entropy(logits, batch["labels"]) * batch["weights"]
+        return ce.sum() / batch["weights"].sum()
+
+    return loss
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_without_prefix_gradient_the_prefix_keys_and_values_are_constants(tiny_model_dir, num_layers):
+    model, tokenizer = _load(tiny_model_dir, "full", num_layers)
+    full, full_grad = nn.value_and_grad(model, lambda m: batched_loss(m, tokenizer, EXAMPLES))(model)
+    cut, cut_grad = nn.value_and_grad(model, lambda m: batched_loss(m, tokenizer, EXAMPLES, prefix_gradient=False))(model)
+    want, want_grad = nn.value_and_grad(model, constant_prefix_loss(model, tokenizer, EXAMPLES))(model)
+    assert abs(cut.item() - full.item()) < 1e-5 and abs(cut.item() - want.item()) < 1e-4
+    full_grad, cut_grad, want_grad = (dict(tree_flatten(g)) for g in (full_grad, cut_grad, want_grad))
+    assert cut_grad.keys() == want_grad.keys() and cut_grad
+    for name, g in want_grad.items():
+        assert mx.allclose(g, cut_grad[name], atol=1e-4, rtol=1e-3), name
+    assert any(not mx.allclose(g, cut_grad[name], atol=1e-4, rtol=1e-3) for name, g in full_grad.items())
+
+
+def test_train_sft_follows_the_configs_prefix_gradient(tiny_model_dir):
+    weights = {}
+    for prefix_gradient in (True, False):
+        model, tokenizer = _load(tiny_model_dir, "full", 1)
+        config = TrainConfig(batch_size=5, sft_epochs=1, learning_rate=3e-3, num_layers=1, checkpoint_every=0,
+                             warmup_steps=0, prefix_gradient=prefix_gradient)
+        sft.train_sft(model, tokenizer, EXAMPLES, config, system=SYSTEM, progress=False)
+        weights[prefix_gradient] = dict(tree_flatten(model.trainable_parameters()))
+    assert any(not mx.allclose(w, weights[False][name]) for name, w in weights[True].items())
 
 
 def test_loss_ignores_prompt_tokens_but_not_targets(tiny_model_dir):

@@ -10,6 +10,8 @@ tokens. Only the last ``num_layers`` blocks train, so:
   batch's right-padded ``suffix + target`` rows on top of it, with the prefix
   keys/values broadcast to the batch (causal attention aligned to the end of
   the keys; padding sits after every real token so no real query sees it);
+  with ``prefix_gradient`` False those keys/values are constants to the
+  gradient, so the prefix goes through the trained blocks forward only;
 * the final norm and the 49k-vocabulary head run only at the positions that
   predict a target token; the loss is the mean cross-entropy over them
   (weighted, with ``operator_weight``: :mod:`training.loss_weights`);
@@ -226,26 +228,30 @@ def frozen_forward(model: nn.Module, prefix: dict, tokens: mx.array) -> mx.array
     return h
 
 
-def target_logits(model: nn.Module, start: int, prefix_hidden: mx.array, h: mx.array, batch: dict) -> mx.array:
+def target_logits(model: nn.Module, start: int, prefix_hidden: mx.array, h: mx.array, batch: dict,
+                  prefix_gradient: bool = True) -> mx.array:
     """Logits at ``batch["positions"]`` only: the trained blocks run the shared
     prefix once and the batch on top of its keys and values; the vocabulary
-    head runs only where a target token is predicted."""
+    head runs only where a target token is predicted. Without ``prefix_gradient``
+    the prefix's keys and values are constants to the gradient."""
     p = prefix_hidden
+    detach = (lambda x: x) if prefix_gradient else mx.stop_gradient
     for layer in model.layers[start:]:
         cache = FixedPrefixCache()
         p = layer(p, "causal", cache=cache)
-        h = layer(h, "causal", cache=FixedPrefixCache(cache.keys, cache.values))
+        h = layer(h, "causal", cache=FixedPrefixCache(detach(cache.keys), detach(cache.values)))
     flat = h.reshape(-1, h.shape[-1])[batch["positions"]]
     return project_vocab(model, model.model.norm(flat))
 
 
-def prefix_loss(model: nn.Module, start: int, prefix_hidden: mx.array, h: mx.array, batch: dict) -> tuple[mx.array, mx.array]:
+def prefix_loss(model: nn.Module, start: int, prefix_hidden: mx.array, h: mx.array, batch: dict,
+                prefix_gradient: bool = True) -> tuple[mx.array, mx.array]:
     """Weighted sum of the cross-entropy over the batch's target tokens and the
     sum of their weights (their count when every token weighs 1).
 
     ``prefix_hidden`` and ``h`` are the hidden states of the shared prefix and
     of the batch entering block ``start``."""
-    logits = target_logits(model, start, prefix_hidden, h, batch)
+    logits = target_logits(model, start, prefix_hidden, h, batch, prefix_gradient)
     ce = fast_math.cross_entropy(logits, batch["labels"]) * batch["weights"]
     return ce.astype(mx.float32).sum(), batch["weights"].sum()
 
@@ -323,7 +329,8 @@ def train_sft(
     without prefix sharing processes). With ``pipeline``, the next batch's pass
     through the frozen blocks overlaps this step; with ``keep_frozen`` and more
     than one epoch, later epochs reuse each example's first pass through them
-    (:class:`FrozenStates`). Returns the final state."""
+    (:class:`FrozenStates`). ``config.prefix_gradient`` applies to the default
+    ``loss`` (:func:`prefix_loss`). Returns the final state."""
     group = group or mx.distributed.init()
     rank, size = group.rank(), group.size()
     if config.batch_size % size:
@@ -340,6 +347,8 @@ def train_sft(
     prefix = compute_prefix(model, prefix_ids, start)
     optimizer = optimizer or optim.Adam(learning_rate=config.learning_rate)
     optimizer.init(model.trainable_parameters())
+    if loss is prefix_loss:
+        loss = partial(prefix_loss, prefix_gradient=config.prefix_gradient)
     value_and_grad = nn.value_and_grad(model, lambda m, p, h, b: loss(m, start, p, h, b))
     compiled_state = [model.state, optimizer.state, mx.random.state]
     step = compile_sft_step(model, optimizer, value_and_grad, compiled_state, group)
