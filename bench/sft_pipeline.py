@@ -3,6 +3,7 @@
     python -m lazarus_cot_router.blas python bench/sft_pipeline.py [--examples 48] [--rounds 4]
     python -m lazarus_cot_router.blas python bench/sft_pipeline.py --compare kept --epochs 2 --rounds 2
     python -m lazarus_cot_router.blas python bench/sft_pipeline.py --compare prefix --batch-size 4
+    python -m lazarus_cot_router.blas python bench/sft_pipeline.py --compare prompt --batch-size 4
 
 ``training.sft.train_sft`` never changes the frozen blocks, and saves on them two ways:
 
@@ -16,6 +17,9 @@ A third saving changes the gradient: ``prefix`` (``--compare prefix``) is
 ``TrainConfig.prefix_gradient`` False, the shared prefix's keys and values in the
 trained blocks taken as constants (forward only), so no step backpropagates
 through the prefix; the two ways then end at different losses, both reported.
+``prompt`` (``--compare prompt``) is the cost of ``TrainConfig.prompt_loss_weight``
+0.1 against 0 (the saving): the query's own tokens in the loss, each a projection
+onto the vocabulary.
 
 This runs the same batches with the saving off and on, alternating which goes
 first in each round, each from the same weights and a fresh optimizer, and
@@ -38,7 +42,8 @@ if str(ROOT) not in sys.path:
 from training.config import TrainConfig  # noqa: E402
 
 SAVINGS = {"pipeline": "pipeline", "kept": "keep_frozen"}  # train_sft's keyword arguments
-CONFIG_SAVINGS = {"prefix": "prefix_gradient"}  # TrainConfig fields whose False is the saving
+#: TrainConfig fields and their values without the saving and with it.
+CONFIG_SAVINGS = {"prefix": ("prefix_gradient", True, False), "prompt": ("prompt_loss_weight", 0.1, 0.0)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,7 +86,8 @@ def main(argv=None) -> int:
             model.load_weights(start, strict=False)
             steps: list[dict] = []
             if args.compare in CONFIG_SAVINGS:
-                run_config, saving = replace(config, **{CONFIG_SAVINGS[args.compare]: not on}), {}
+                field, without, with_saving = CONFIG_SAVINGS[args.compare]
+                run_config, saving = replace(config, **{field: with_saving if on else without}), {}
             else:
                 run_config, saving = config, {SAVINGS[args.compare]: on}
             train_sft(model, tokenizer, examples, run_config, system=system, on_step=steps.append, progress=False,
@@ -95,9 +101,9 @@ def main(argv=None) -> int:
     print(f"\n| SFT steps ({args.examples} examples, {args.epochs} epochs, batch {args.batch_size}, "
           f"{args.num_layers} trained blocks, {args.rounds} rounds) | epoch 1 s | later epochs s |\n| --- | --- | --- |")
     if args.compare in CONFIG_SAVINGS:
-        field = CONFIG_SAVINGS[args.compare]
-        default_on = not getattr(TrainConfig, field)
-        label = {on: f"{field} {not on}" for on in (False, True)}
+        field, without, with_saving = CONFIG_SAVINGS[args.compare]
+        default_on = getattr(TrainConfig, field) == with_saving
+        label = {on: f"{field} {with_saving if on else without}" for on in (False, True)}
     else:
         default_on, label = True, {on: f"{args.compare} {'on' if on else 'off'}" for on in (False, True)}
     for on in (False, True):

@@ -16,7 +16,7 @@ from conftest import subprocess_env
 from lazarus_cot_router.experts.base import Example
 from training import sft
 from training.adapters import AdapterMismatchError, adapter_config, base_model_identity, check_base_model, save_adapter
-from training.config import TrainConfig
+from training.config import ConfigError, TrainConfig
 
 SYSTEM = "You are a routing assistant.\nFormat: EXPERT: SPEC ->\nExperts: add, multiply, time, chat"
 EXAMPLES = [
@@ -124,6 +124,73 @@ def test_train_sft_follows_the_configs_prefix_gradient(tiny_model_dir):
         sft.train_sft(model, tokenizer, EXAMPLES, config, system=SYSTEM, progress=False)
         weights[prefix_gradient] = dict(tree_flatten(model.trainable_parameters()))
     assert any(not mx.allclose(w, weights[False][name]) for name, w in weights[True].items())
+
+
+def naive_prompt_weighted_loss(model, tokenizer, examples, prompt_weight):
+    """Mean cross-entropy over target tokens plus ``prompt_weight`` times the summed
+    cross-entropy of each query token after the first, over the targets' count."""
+    total, count = mx.array(0.0), 0
+    prefix, rows = sft.encode_examples(tokenizer, examples, SYSTEM)
+    for suffix, target in rows:
+        ids = mx.array([prefix + suffix + target])
+        logits = model(ids[:, :-1])[0]
+        n, p = len(target), len(prefix)
+        total = total + nn.losses.cross_entropy(logits[-n:], ids[0, -n:]).sum()
+        query = nn.losses.cross_entropy(logits[p : p + len(suffix) - 1], ids[0, p + 1 : p + len(suffix)])
+        total = total + prompt_weight * query.sum()
+        count += n
+    return total / count
+
+
+def test_prompt_loss_weight_adds_the_query_tokens_loss(tiny_model_dir):
+    model, tokenizer = _load(tiny_model_dir, "full", 2)
+    prefix_ids, rows = sft.encode_examples(tokenizer, EXAMPLES, SYSTEM)
+    start = sft.first_trained_layer(model)
+    prefix = sft.compute_prefix(model, prefix_ids, start)
+    batch = sft.make_batch(rows, prompt_weight=0.25)
+    batch.pop("num_tokens")
+    assert batch["norm"].item() == sum(len(t) for _, t in rows)
+    h = sft.frozen_forward(model, prefix, batch["tokens"])
+
+    def batched(m):
+        total, norm = sft.prefix_loss(m, start, prefix["hidden"], h, batch)
+        return total / norm
+
+    want, want_grad = nn.value_and_grad(model, lambda m: naive_prompt_weighted_loss(m, tokenizer, EXAMPLES, 0.25))(model)
+    got, got_grad = nn.value_and_grad(model, batched)(model)
+    assert abs(want.item() - got.item()) < 1e-4
+    assert got.item() > batched_loss(model, tokenizer, EXAMPLES).item()
+    want_grad, got_grad = dict(tree_flatten(want_grad)), dict(tree_flatten(got_grad))
+    for name, g in want_grad.items():
+        assert mx.allclose(g, got_grad[name], atol=1e-4, rtol=1e-3), name
+
+
+def test_train_sft_passes_the_prompt_loss_weight(tiny_model_dir):
+    model, tokenizer = _load(tiny_model_dir, "full", 1)
+    seen = []
+
+    def recording(*args, **kwargs):
+        seen.append((kwargs.get("prompt_weight"), kwargs.get("prompt_stride")))
+        yield from sft.iterate_batches(*args, **kwargs)
+
+    config = TrainConfig(batch_size=5, sft_epochs=1, num_layers=1, checkpoint_every=0, prompt_loss_weight=0.1,
+                         prompt_loss_stride=3)
+    sft.train_sft(model, tokenizer, EXAMPLES, config, system=SYSTEM, iterate_batches=recording, progress=False)
+    assert seen == [(0.1, 3)]
+
+
+def test_prompt_loss_stride_takes_every_kth_query_token(tiny_model_dir):
+    _, tokenizer = _load(tiny_model_dir)
+    _, rows = sft.encode_examples(tokenizer, EXAMPLES[:2], SYSTEM)
+    n_target = sum(len(t) for _, t in rows)
+    batch = sft.make_batch(rows, prompt_weight=0.5, prompt_stride=3)
+    width = batch["tokens"].shape[1]
+    positions, labels, weights = (batch[k].tolist() for k in ("positions", "labels", "weights"))
+    want = [(b * width + j, suffix[j + 1]) for b, (suffix, _) in enumerate(rows) for j in range(0, len(suffix) - 1, 3)]
+    assert list(zip(positions, labels))[n_target : n_target + len(want)] == want
+    assert weights[n_target : n_target + len(want)] == [0.5] * len(want) and sum(weights[n_target + len(want):]) == 0
+    with pytest.raises(ConfigError, match="prompt_loss_stride"):
+        TrainConfig(prompt_loss_weight=0.1, prompt_loss_stride=0)
 
 
 def test_loss_ignores_prompt_tokens_but_not_targets(tiny_model_dir):

@@ -48,6 +48,8 @@ class TrainConfig:
     lr_decay: str = field(default="cosine", metadata={"help": "SFT learning rate after warm-up: 'cosine' (down to a tenth of the peak at the last step) or 'constant'."})
     operator_weight: float = field(default=3.0, metadata={"help": "SFT loss weight of the tokens that write a word_problem spec's step operators (+ - * /), every other token weighing 1 (the loss is the weighted mean; 1 weighs all alike). The operator is the choice a word problem's line leaves to the model, and where its errors are; 3 lifted MAWPS dev over 1 on two seeds (docs/training.md)."})
     number_weight: float = field(default=1.0, metadata={"help": "SFT loss weight of the tokens that begin a word_problem spec's numbers (the start, and each step's operand: which of the query's numbers goes where), every other token weighing 1 unless it writes an operator (operator_weight). 3 lowered MAWPS dev, calib and mathematics dev on two seeds (docs/training.md), so it is 1."})
+    prompt_loss_weight: float = field(default=0.0, metadata={"help": "SFT loss weight of the query's own tokens (the user turn), added to the mean over the answer's tokens: the model also learns to predict the requests it reads. 0 trains on the answer alone (mlx-lm's --mask-prompt). 0.1 lifted the generated calib split on one seed and lowered MAWPS dev on two (docs/training.md), so it is off."})
+    prompt_loss_stride: int = field(default=1, metadata={"help": "With prompt_loss_weight above 0, the prompt loss takes every this many of the query's tokens (1: all): each costs a projection onto the vocabulary (at 1, SFT steps took 1.21x as long: bench/sft_pipeline.py --compare prompt)."})
     fine_tune_type: str = field(default="full", metadata={"help": "'full': train all weights of the last num_layers blocks; 'lora': LoRA adapters on their linear layers."})
     num_layers: int = field(default=10, metadata={"help": "Number of final transformer blocks that are trained (the seed needed 6; 3 was too few)."})
     lora_parameters: dict = field(default_factory=_lora_defaults, metadata={"help": "LoRA rank, scale and dropout (mlx-lm convention; used when fine_tune_type is 'lora')."})
@@ -83,6 +85,10 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be a number above 0, not {value!r}")
         if isinstance(self.distractor_share, bool) or not isinstance(self.distractor_share, (int, float)) or not 0 <= self.distractor_share <= 1:
             raise ConfigError(f"distractor_share must be a number from 0 to 1, not {self.distractor_share!r}")
+        if isinstance(self.prompt_loss_weight, bool) or not isinstance(self.prompt_loss_weight, (int, float)) or self.prompt_loss_weight < 0:
+            raise ConfigError(f"prompt_loss_weight must be a number >= 0, not {self.prompt_loss_weight!r}")
+        if self.prompt_loss_stride < 1:
+            raise ConfigError(f"prompt_loss_stride must be at least 1, not {self.prompt_loss_stride}")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, not {self.batch_size}")
         unknown = set(self.lora_parameters) - {"rank", "scale", "dropout", "keys"}

@@ -190,10 +190,15 @@ def compute_prefix(model: nn.Module, prefix_ids: Sequence[int], start: int) -> d
     return {"hidden": h, "frozen": frozen}
 
 
-def make_batch(rows: Sequence[tuple[list[int], list[int]]], weights: Sequence[Sequence[float]] | None = None) -> dict:
+def make_batch(rows: Sequence[tuple[list[int], list[int]]], weights: Sequence[Sequence[float]] | None = None,
+               prompt_weight: float = 0.0, prompt_stride: int = 1) -> dict:
     """Right-padded ``suffix + target[:-1]`` inputs and, for every target
     token, the flat index of the position that predicts it and its loss weight
-    (``weights``, one list per row; 1 for every token when None)."""
+    (``weights``, one list per row; 1 for every token when None). With
+    ``prompt_weight`` above 0 the query's own tokens (the suffix after its first;
+    every ``prompt_stride``-th of them) follow the targets, each weighing
+    ``prompt_weight``; ``norm`` is the sum of the targets' weights alone, so the
+    prompt's loss adds to the targets' mean rather than diluting it."""
     inputs = [s + t[:-1] for s, t in rows]
     width = PAD_TO * math.ceil(max(map(len, inputs)) / PAD_TO)
     tokens = np.zeros((len(rows), width), np.int32)
@@ -204,10 +209,17 @@ def make_batch(rows: Sequence[tuple[list[int], list[int]]], weights: Sequence[Se
         positions.extend(range(first, first + len(target)))
         labels.extend(target)
     n = len(labels)
-    padded = PAD_TO * math.ceil(n / PAD_TO)
     weights = np.concatenate([np.asarray(w, np.float32) for w in weights]) if weights is not None else np.ones(n, np.float32)
     if weights.shape != (n,):
         raise ValueError(f"{weights.shape[0]} loss weights for {n} target tokens")
+    norm = float(weights.sum())
+    if prompt_weight > 0:
+        for b, (suffix, _) in enumerate(rows):
+            positions.extend(range(b * width, b * width + len(suffix) - 1, prompt_stride))
+            labels.extend(suffix[1::prompt_stride])
+        weights = np.concatenate([weights, np.full(len(labels) - n, prompt_weight, np.float32)])
+        n = len(labels)
+    padded = PAD_TO * math.ceil(n / PAD_TO)
     weights = np.pad(weights, (0, padded - n))
     positions += [0] * (padded - n)
     labels += [0] * (padded - n)
@@ -216,6 +228,7 @@ def make_batch(rows: Sequence[tuple[list[int], list[int]]], weights: Sequence[Se
         "positions": mx.array(positions, dtype=mx.int32),
         "labels": mx.array(labels, dtype=mx.int32),
         "weights": mx.array(weights),
+        "norm": mx.array(norm, dtype=mx.float32),
         "num_tokens": sum(len(s) + len(t) for s, t in rows),
     }
 
@@ -246,23 +259,28 @@ def target_logits(model: nn.Module, start: int, prefix_hidden: mx.array, h: mx.a
 
 def prefix_loss(model: nn.Module, start: int, prefix_hidden: mx.array, h: mx.array, batch: dict,
                 prefix_gradient: bool = True) -> tuple[mx.array, mx.array]:
-    """Weighted sum of the cross-entropy over the batch's target tokens and the
-    sum of their weights (their count when every token weighs 1).
+    """Weighted sum of the cross-entropy over the batch's target tokens (and its
+    prompt tokens, :func:`make_batch`) and the sum of the targets' weights (their
+    count when every token weighs 1).
 
     ``prefix_hidden`` and ``h`` are the hidden states of the shared prefix and
     of the batch entering block ``start``."""
     logits = target_logits(model, start, prefix_hidden, h, batch, prefix_gradient)
     ce = fast_math.cross_entropy(logits, batch["labels"]) * batch["weights"]
-    return ce.astype(mx.float32).sum(), batch["weights"].sum()
+    return ce.astype(mx.float32).sum(), batch["norm"]
 
 
 def iterate_batches(rows, batches: Sequence[Sequence[int]], *, start_step: int = 0, rank: int = 0, size: int = 1,
-                    weights: Sequence[Sequence[float]] | None = None) -> Iterator[dict]:
+                    weights: Sequence[Sequence[float]] | None = None, prompt_weight: float = 0.0,
+                    prompt_stride: int = 1) -> Iterator[dict]:
     """The batches from ``start_step`` on; each rank gets every ``size``-th
-    example of a batch (with its tokens' loss ``weights``, one list per row)."""
+    example of a batch (with its tokens' loss ``weights``, one list per row, and
+    ``prompt_weight`` for every ``prompt_stride``-th of the query's tokens:
+    :func:`make_batch`)."""
     for batch in batches[start_step:]:
         indices = list(batch)[rank::size]
-        yield make_batch([rows[i] for i in indices], None if weights is None else [weights[i] for i in indices])
+        yield make_batch([rows[i] for i in indices], None if weights is None else [weights[i] for i in indices],
+                         prompt_weight, prompt_stride)
 
 
 def plan_batches(lengths: Sequence[int], epochs: int, batch_size: int, seed: int, window: int = SORT_WINDOW) -> list[list[int]]:
@@ -377,7 +395,9 @@ def train_sft(
     model.train()
     bar = tqdm(total=total, initial=step0, desc="sft", unit="step", disable=not progress or rank != 0, dynamic_ncols=True)
     it = step0
-    upcoming = iter(iterate_batches(rows, batches, start_step=step0, rank=rank, size=size, weights=weights))
+    extra = ({"prompt_weight": config.prompt_loss_weight, "prompt_stride": config.prompt_loss_stride}
+             if config.prompt_loss_weight else {})
+    upcoming = iter(iterate_batches(rows, batches, start_step=step0, rank=rank, size=size, weights=weights, **extra))
     following = next(upcoming, None)
     following_hidden = frozen_hidden(following, step0, True) if pipeline and following is not None else None
     while following is not None and it < total:
