@@ -395,9 +395,8 @@ def train_sft(
     model.train()
     bar = tqdm(total=total, initial=step0, desc="sft", unit="step", disable=not progress or rank != 0, dynamic_ncols=True)
     it = step0
-    extra = ({"prompt_weight": config.prompt_loss_weight, "prompt_stride": config.prompt_loss_stride}
-             if config.prompt_loss_weight else {})
-    upcoming = iter(iterate_batches(rows, batches, start_step=step0, rank=rank, size=size, weights=weights, **extra))
+    upcoming = iter(iterate_batches(rows, batches, start_step=step0, rank=rank, size=size, weights=weights,
+                                    prompt_weight=config.prompt_loss_weight, prompt_stride=config.prompt_loss_stride))
     following = next(upcoming, None)
     following_hidden = frozen_hidden(following, step0, True) if pipeline and following is not None else None
     while following is not None and it < total:
