@@ -35,6 +35,14 @@ def test_cli_beats_yaml_beats_defaults(tmp_path):
     assert resolve_config({"lora_parameters": None}).lora_parameters["rank"] == 8
 
 
+def test_yaml_exponents_without_a_dot_are_numbers(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("learning_rate: 5e-6\nrl_learning_rate: 1E-5\nbeta: 0\n")
+    config = resolve_config({}, path)
+    assert (config.learning_rate, config.rl_learning_rate, config.beta) == (5e-6, 1e-5, 0.0)
+    assert isinstance(config.beta, float)
+
+
 def test_unknown_yaml_key_is_named(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("examples: 4\nlearning_rat: 0.1\n")
@@ -45,7 +53,11 @@ def test_unknown_yaml_key_is_named(tmp_path):
 @pytest.mark.parametrize("text,match", [("- a\n- b\n", "mapping"), ("a: [\n", "not valid YAML"), ("fine_tune_type: dora\n", "fine_tune_type"),
                                         ("operator_weight: 0\n", "operator_weight"), ("operator_weight: heavy\n", "operator_weight"),
                                         ("number_weight: -1\n", "number_weight"), ("number_weight: true\n", "number_weight"),
-                                        ("distractor_share: 1.5\n", "distractor_share"), ("distractor_share: true\n", "distractor_share")])
+                                        ("distractor_share: 1.5\n", "distractor_share"), ("distractor_share: true\n", "distractor_share"),
+                                        ("rl_learning_rate: fast\n", "rl_learning_rate must be a number"),
+                                        ("batch_size: 4.5\n", "batch_size must be a whole number"), ("num_layers: true\n", "num_layers"),
+                                        ("prefix_gradient: 0\n", "prefix_gradient must be true or false"), ("model: 7\n", "model must be a string"),
+                                        ("rl_expert_weights: [word_problem]\n", "rl_expert_weights must be a mapping")])
 def test_bad_config_files_exit_2(tmp_path, capsys, text, match):
     path = tmp_path / "c.yaml"
     path.write_text(text)

@@ -71,6 +71,8 @@ class TrainConfig:
     checkpoint_every: int = field(default=10, metadata={"help": "Steps between resumable checkpoints (0 disables them)."})
 
     def __post_init__(self):
+        for f in config_fields():
+            setattr(self, f.name, _checked_value(f.name, str(f.type), getattr(self, f.name)))
         if self.fine_tune_type not in ("full", "lora"):
             raise ConfigError(f"fine_tune_type must be 'full' or 'lora', not {self.fine_tune_type!r}")
         if self.num_layers < 1:
@@ -112,6 +114,24 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+_KIND_NAMES = {"int": "a whole number", "float": "a number", "str": "a string", "bool": "true or false", "dict": "a mapping"}
+
+
+def _checked_value(name: str, kind: str, value: Any) -> Any:
+    """``value`` as field ``name``'s type ``kind``, or a ``ConfigError`` naming it.
+
+    A float may come as a string: YAML 1.1 reads ``5e-6`` (no dot) as one."""
+    if kind == "float" and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    expected = {"int": int, "float": (int, float), "str": str, "bool": bool, "dict": dict}[kind]
+    if not isinstance(value, expected) or (isinstance(value, bool) and kind in ("int", "float")):
+        raise ConfigError(f"{name} must be {_KIND_NAMES[kind]}, not {value!r}")
+    return float(value) if kind == "float" else value
 
 
 def config_fields() -> list[dataclasses.Field]:
