@@ -189,6 +189,10 @@ class TokenCheck(Protocol):
 #: Draws rejected before looking among the ``FALLBACK_TOP_K`` likeliest tokens at once.
 MAX_REJECTIONS = 8
 FALLBACK_TOP_K = 64
+#: How much of the distribution, and at most how many of its likeliest tokens,
+#: :func:`likeliest_rejected` looks at.
+REJECTED_MASS = 0.999
+REJECTED_TOP_K = 16
 
 
 class SampledChoice:
@@ -197,24 +201,55 @@ class SampledChoice:
     (every token without a check; :func:`draw_valid_token`) and masks all
     others, so the generator's sampler takes it. ``logprobs`` collects the
     unrestricted, temperature-1 log-probability of each drawn token: the
-    policy's own, which RL scores. ``seed`` fixes the draws."""
+    policy's own, which RL scores. With a check and ``record_rejected``,
+    ``rejected`` collects, per step, the likeliest tokens it rejects
+    (:func:`likeliest_rejected`), so RL can score the restricted policy the
+    tokens were drawn from, and ``masked_steps`` the share of the model's
+    probability held, at each step, by rejected tokens likelier than the drawn
+    one (what :class:`ConstrainedChoice` would have masked to take it).
+    ``seed`` fixes the draws."""
 
-    def __init__(self, check: TokenCheck | None = None, temperature: float = 1.0, seed=0):
-        self.check, self.temperature = check, temperature
+    def __init__(self, check: TokenCheck | None = None, temperature: float = 1.0, seed=0, record_rejected: bool = False):
+        self.check, self.temperature, self.record_rejected = check, temperature, record_rejected
         self.rng = np.random.default_rng(seed)
         self.logprobs: list[float] = []
+        self.rejected: list[list[int]] = []
+        self.masked_steps: list[float] = []
         self._start: int | None = None
 
     def __call__(self, context: mx.array, logits: mx.array) -> mx.array:
         tokens = context.tolist()
         if self._start is None:
             self._start = len(tokens)
+        generated = tokens[self._start:]
         row = logits.reshape(-1)
         z = np.array(row.astype(mx.float32), dtype=np.float64)
-        token = draw_valid_token(z, self.temperature, self.rng, self.check, tokens[self._start:])
+        token = draw_valid_token(z, self.temperature, self.rng, self.check, generated)
         top = z.max()
-        self.logprobs.append(float(z[token] - top - np.log(np.exp(z - top).sum())))
+        log_total = np.log(np.exp(z - top).sum())
+        self.logprobs.append(float(z[token] - top - log_total))
+        if self.check is not None and self.record_rejected:
+            p = np.exp(z - top - log_total)
+            rejected = likeliest_rejected(p, self.check, generated, token)
+            self.rejected.append(rejected)
+            self.masked_steps.append(float(sum(p[t] for t in rejected if p[t] > p[token])))
         return _mask(logits, row, [token], keep_only=True)
+
+
+def likeliest_rejected(p: np.ndarray, check: TokenCheck, generated: list[int], drawn: int) -> list[int]:
+    """The tokens ``check`` rejects among the likeliest of the distribution ``p``, taken in
+    order until they and the accepted ones hold ``REJECTED_MASS`` of it or ``REJECTED_TOP_K``
+    were looked at (the drawn token is never among them): the mass a constraint removes, in
+    the few tokens that hold nearly all of it."""
+    order = np.argpartition(-p, min(REJECTED_TOP_K, len(p) - 1))[:REJECTED_TOP_K]
+    rejected, seen = [], 0.0
+    for token in sorted(order.tolist(), key=lambda t: -p[t]):
+        if seen >= REJECTED_MASS:
+            break
+        seen += p[token]
+        if token != drawn and not check.valid(generated, token):
+            rejected.append(int(token))
+    return rejected
 
 
 def draw_valid_token(logits: np.ndarray, temperature: float, rng: np.random.Generator,

@@ -39,6 +39,7 @@ class Decoded:
     finish: str = "length"  # "arrow" | "eot" | "length"; the rewriter adds "dead_end" | "overridden"
     masked: float = 0.0  # the largest share of the model's probability a constraint masked at one step
     masked_canonical: float | None = None  # the same, on the line's canonical tokenization (where it was judged)
+    rejected: list[list[int]] = field(default_factory=list)  # per sampled token: likely tokens its constraint rejected
 
 
 class SharedPrefix:

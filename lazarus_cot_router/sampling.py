@@ -35,13 +35,17 @@ def sample_completions(
     stop_token_ids: Sequence[int] = (),
     seed: int = 0,
     token_checks: Sequence[TokenCheck] | None = None,
+    record_rejected: bool = False,
 ) -> list[list[Decoded]]:
     """Sample ``num_generations`` completions of ``prefix + suffix`` for every
     suffix; one list of completions per suffix. ``temperature`` 0 is greedy.
     The same seed gives the same samples, whatever the batch.
 
     With ``token_checks`` (one per completion, ``num_generations`` per suffix
-    in order), every token is drawn among those its check accepts. A
+    in order), every token is drawn among those its check accepts; with
+    ``record_rejected`` too, a completion's ``rejected`` lists, per token, the
+    likely ones its check rejected, and its ``masked`` is the largest share of
+    the model's probability that the likelier ones held at one step. A
     completion's ``logprobs`` are always the unrestricted policy's."""
     if not suffixes:
         return []
@@ -51,8 +55,8 @@ def sample_completions(
     n = len(suffixes) * G
     if token_checks is not None and len(token_checks) != n:
         raise ValueError(f"one token check per completion: {n} expected, {len(token_checks)} given")
-    choices = [SampledChoice(token_checks[i] if token_checks is not None else None, temperature, seed=(seed, i))
-               for i in range(n)]
+    choices = [SampledChoice(token_checks[i] if token_checks is not None else None, temperature, seed=(seed, i),
+                             record_rejected=record_rejected) for i in range(n)]
     if prefix is not None and prefix.ids:
         prompt_prefixes = [prefix.extend(model, s[:-1]) for s in suffixes]
         prompts = [[s[-1]] for s in suffixes for _ in range(G)]
@@ -63,6 +67,9 @@ def sample_completions(
                         stop_token_ids=stop_token_ids, logits_processors=choices)
     for out, choice in zip(outs, choices):
         out.logprobs = choice.logprobs[: len(out.tokens)]
+        out.rejected = choice.rejected[: len(out.tokens)]
+        # The generator runs one step past a line's end, where nothing is valid: not counted.
+        out.masked = max(choice.masked_steps[: len(out.tokens)], default=0.0)
     return [outs[p * G : (p + 1) * G] for p in range(len(suffixes))]
 
 

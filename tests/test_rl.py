@@ -12,14 +12,15 @@ import pytest
 from mlx.utils import tree_flatten, tree_map
 
 from lazarus_cot_router.constrain import LineConstraint
-from lazarus_cot_router.constrained_choice import ConstrainedChoice, SampledChoice, draw_valid_token
+from lazarus_cot_router.constrained_choice import ConstrainedChoice, SampledChoice, draw_valid_token, likeliest_rejected
 from lazarus_cot_router.decoding import SharedPrefix, decode_batch
 from lazarus_cot_router.experts.base import Example, Expert
 from lazarus_cot_router.prompts import encode_prompt, end_of_turn_id, router_system_prompt
 from training.config import TrainConfig
-from training.rl import grpo_loss, group_advantages, prefix_caches, select_examples, token_advantages, token_logprobs, train_rl
+from training.rl import (grpo_loss, group_advantages, log_kept_mass, prefix_caches, rejected_arrays, select_examples, token_advantages,
+                         token_logprobs, train_rl)
 from lazarus_cot_router.sampling import sample_completions
-from training.sft import compute_prefix, first_trained_layer, frozen_forward, make_batch, setup_trainable
+from training.sft import compute_prefix, first_trained_layer, frozen_forward, make_batch, setup_trainable, target_logits
 
 QUERIES = ["say hi", "please say hello there", "ok", "repeat after me: the quick brown fox"]
 
@@ -199,6 +200,77 @@ def test_draw_valid_token_draws_only_accepted_tokens_in_proportion():
     assert abs(free.count(0) / len(free) - 0.5) < 0.04  # no check: the model's distribution
 
 
+class _Parity:
+    """A token check that accepts the tokens of one parity."""
+
+    def __init__(self, odd: bool):
+        self.odd = odd
+
+    def valid(self, generated, token):
+        return token % 2 == self.odd
+
+    def grammar_tokens(self, generated):
+        return []
+
+    def relax(self):
+        return False
+
+
+def test_likeliest_rejected_takes_the_rejected_among_the_likeliest():
+    p = np.array([0.5, 0.3, 0.15, 0.05])
+    assert likeliest_rejected(p, _Parity(odd=True), [], drawn=1) == [0, 2]
+    assert likeliest_rejected(p, _Parity(odd=True), [], drawn=0) == [2]  # never the drawn token
+    assert likeliest_rejected(p, _Parity(odd=False), [], drawn=0) == [1, 3]
+    # It stops once the tokens looked at hold nearly all the mass.
+    assert likeliest_rejected(np.array([0.9995, 0.0002, 0.0002, 0.0001]), _Parity(odd=True), [], drawn=1) == [0]
+
+
+def test_sampled_choice_records_rejected_tokens_only_when_asked():
+    logits = mx.log(mx.array([[0.5, 0.3, 0.15, 0.05]]))
+    quiet = SampledChoice(_Parity(odd=True), temperature=1.0, seed=0)
+    quiet(mx.array([9]), logits)
+    assert quiet.rejected == []  # the rewriter's second opinions pay nothing for it
+    for seed in range(6):
+        recording = SampledChoice(_Parity(odd=True), temperature=1.0, seed=seed, record_rejected=True)
+        out = recording(mx.array([9]), logits)
+        [drawn] = [t for t, v in enumerate(out.reshape(-1).tolist()) if v > float("-inf")]
+        assert recording.rejected == [[0, 2]]
+        # What greedy decoding would have masked to write the drawn token: the rejected ones likelier than it.
+        assert recording.masked_steps == [pytest.approx(0.5 if drawn == 1 else 0.65)]
+
+
+def test_lines_past_max_masked_are_scored_as_passthroughs():
+    from lazarus_cot_router.decoding import Decoded
+    from lazarus_cot_router.plugins import get_experts
+    from training.rewards import make_verified_reward
+    from training.rl import score_completions
+
+    experts = get_experts()
+    picked = [Example("What is 12 times 7?", "multiply", "12 * 7", "84"), Example("Tell me a joke", "chat", "", None)]
+    completions = [Decoded([1], "multiply: 12 * 7 ->", masked=0.995), Decoded([1], "multiply: 12 * 7 ->", masked=0.5),
+                   Decoded([1], "add: 1 + 2 ->", masked=0.999), Decoded([1], "add: 1 + 2 ->", masked=0.2)]
+    reward = make_verified_reward(experts)
+    _, outcomes = score_completions([reward], picked, completions, experts, 2, max_masked=0.99)
+    assert outcomes == ["wrong_expert", "correct", "correct", "wrong_expert"]
+    _, outcomes = score_completions([reward], picked, completions, experts, 2)
+    assert outcomes == ["correct", "correct", "wrong_expert", "wrong_expert"]
+
+
+def test_log_kept_mass_renormalizes_and_leaves_rejected_logits_without_gradient():
+    logits = mx.log(mx.array([[0.5, 0.3, 0.15, 0.05], [0.1, 0.2, 0.3, 0.4]]))
+    rejected, mask = rejected_arrays([[0, 2], []], 2)
+    kept = log_kept_mass(logits, rejected, mask)
+    np.testing.assert_allclose(np.array(kept), [math.log(0.35), 0.0], atol=1e-6)
+
+    def restricted_logprob(z):
+        return (z[0, 1] - mx.logsumexp(z[0]) - log_kept_mass(z, rejected, mask)[0])
+
+    assert restricted_logprob(logits).item() == pytest.approx(math.log(0.3 / 0.35), abs=1e-6)
+    grad = np.array(mx.grad(restricted_logprob)(logits))
+    assert grad[0, 0] == pytest.approx(0.0, abs=1e-6) and grad[0, 2] == pytest.approx(0.0, abs=1e-6)
+    assert grad[0, 1] > 0 > grad[0, 3]
+
+
 def test_constrained_sampling_writes_only_lines_the_constraint_allows(tiny):
     from lazarus_cot_router.plugins import get_experts
 
@@ -356,6 +428,56 @@ def test_constrained_rl_samples_only_lines_the_rewriter_could_decode(tiny):
     for query, text in texts:
         constraint = LineConstraint({name: e.spec_vocabulary(query) for name, e in experts.items()}, query)
         assert constraint.allows(text), (query, text)
+
+
+def test_constrained_policy_logprobs_are_the_restricted_distributions(tiny):
+    from lazarus_cot_router.plugins import get_experts
+
+    model, tokenizer = tiny
+    experts = get_experts()
+    queries = ["What is 12 times 7?", "Tell me a joke"]
+    system = router_system_prompt(list(experts.values()))
+    pairs = [encode_prompt(tokenizer, system, q) for q in queries]
+    prefix_ids, suffixes = pairs[0][0], [s for _, s in pairs]
+    start = first_trained_layer(model)
+    prefix = compute_prefix(model, prefix_ids, start)
+    shared = SharedPrefix(model, prefix_ids, cache=prefix_caches(model, prefix, start))
+    eot = end_of_turn_id(tokenizer)
+    checks = [ConstrainedChoice(LineConstraint({n: e.spec_vocabulary(q) for n, e in experts.items()}, q), tokenizer, banned=[eot])
+              for q in queries for _ in range(2)]
+    groups = sample_completions(model, tokenizer, shared, suffixes, num_generations=2, temperature=1.0, max_tokens=8,
+                                stop_token_ids=[eot], seed=3, token_checks=checks, record_rejected=True)
+    completions = [c for g in groups for c in g]
+    assert all(len(c.rejected) == len(c.tokens) for c in completions)
+    assert all(0.0 <= c.masked <= 1.0 for c in completions)
+    assert any(r for c in completions for r in c.rejected)  # the untrained model wants what the constraint forbids
+    batch = make_batch([(suffixes[i // 2], c.tokens) for i, c in enumerate(completions)])
+    rows = [r for c in completions for r in c.rejected]
+    h = frozen_forward(model, prefix, batch["tokens"])
+    model_logp = np.array(token_logprobs(model, start, prefix["hidden"], h, batch))
+    batch["rejected"], batch["rejected_mask"] = rejected_arrays(rows, batch["labels"].shape[0])
+    policy_logp = np.array(token_logprobs(model, start, prefix["hidden"], h, batch))
+    probs = np.array(mx.softmax(target_logits(model, start, prefix["hidden"], h, batch).astype(mx.float32), axis=-1))
+    for i, rejected in enumerate(rows):
+        assert policy_logp[i] == pytest.approx(model_logp[i] - math.log(1 - probs[i, rejected].sum()), abs=1e-4)
+
+
+def test_constrained_policy_rl_runs_and_updates(tiny):
+    from lazarus_cot_router.plugins import get_experts
+
+    model, tokenizer = tiny
+    experts = get_experts()
+    examples = [Example("What is 12 times 7?", "multiply", "12 * 7", "84"), Example("Tell me a joke", "chat", "", None)]
+    before = [np.array(v) for _, v in tree_flatten(model.trainable_parameters())]
+
+    def reward(prompts, completions, **kwargs):
+        return [float(len(c) % 2) for c in completions]
+
+    config = TrainConfig(rl_iters=1, rl_batch_size=2, num_generations=3, max_completion_length=8, constrained_policy=True)
+    [metrics] = train_rl(model, tokenizer, examples, experts, config, reward_funcs=[reward], progress=False)
+    assert not metrics["skipped"] and math.isfinite(metrics["loss"])
+    after = [np.array(v) for _, v in tree_flatten(model.trainable_parameters())]
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after))
 
 
 def test_constant_reward_skips_updates_but_logs(tiny):

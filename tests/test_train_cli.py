@@ -57,7 +57,8 @@ def test_unknown_yaml_key_is_named(tmp_path):
                                         ("rl_learning_rate: fast\n", "rl_learning_rate must be a number"),
                                         ("batch_size: 4.5\n", "batch_size must be a whole number"), ("num_layers: true\n", "num_layers"),
                                         ("prefix_gradient: 0\n", "prefix_gradient must be true or false"), ("model: 7\n", "model must be a string"),
-                                        ("rl_expert_weights: [word_problem]\n", "rl_expert_weights must be a mapping")])
+                                        ("rl_expert_weights: [word_problem]\n", "rl_expert_weights must be a mapping"),
+                                        ("rl_max_masked: 1.5\n", "rl_max_masked must be a number from 0 to 1")])
 def test_bad_config_files_exit_2(tmp_path, capsys, text, match):
     path = tmp_path / "c.yaml"
     path.write_text(text)

@@ -61,6 +61,8 @@ class TrainConfig:
     beta: float = field(default=0.0, metadata={"help": "KL penalty coefficient against the reference (post-SFT) policy."})
     rl_learning_rate: float = field(default=2e-5, metadata={"help": "RL Adam learning rate (1e-4 wrecked the router in 20 iterations)."})
     constrained_sampling: bool = field(default=True, metadata={"help": "Sample RL completions under the copy constraint the rewriter decodes with, so rewards score only the choices it leaves to the model."})
+    rl_max_masked: float = field(default=1.0, metadata={"help": "With constrained_sampling, score a sampled line for which the constraint rejected more than this share of the model's probability at one step as the rewriter treats it (its max_masked, 0.99 by default): passed through, a chat line; 1: never."})
+    constrained_policy: bool = field(default=False, metadata={"help": "With constrained_sampling, score each sampled token by the policy it was drawn from, the model's distribution without the tokens the constraint rejected, so a negative advantage does not move probability onto rejected tokens (which max_masked then passes through)."})
     max_completion_length: int = field(default=48, metadata={"help": "Maximum number of tokens in a sampled completion."})
     reward_correct: float = field(default=1.0, metadata={"help": "Reward: right expert and the spec executes to the gold answer."})
     reward_wrong_result: float = field(default=0.7, metadata={"help": "Reward: right expert, spec executes, wrong answer."})
@@ -93,6 +95,8 @@ class TrainConfig:
             raise ConfigError(f"prompt_loss_stride must be at least 1, not {self.prompt_loss_stride}")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, not {self.batch_size}")
+        if not 0 <= self.rl_max_masked <= 1:
+            raise ConfigError(f"rl_max_masked must be a number from 0 to 1, not {self.rl_max_masked!r}")
         unknown = set(self.lora_parameters) - {"rank", "scale", "dropout", "keys"}
         if unknown:
             raise ConfigError(f"unknown lora_parameters key(s): {', '.join(sorted(unknown))}")

@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from lazarus_cot_router import fast_math
 from lazarus_cot_router.decoding import SharedPrefix, kv_cache
+from lazarus_cot_router.experts.chat import ChatExpert
 from lazarus_cot_router.prompts import end_of_turn_id, router_system_prompt
 from lazarus_cot_router.sampling import sample_completions, token_checks
 
@@ -41,6 +42,7 @@ from .rewards import OUTCOMES, RewardLevels, classify_batch, make_verified_rewar
 from .sft import FixedPrefixCache, compute_prefix, encode_examples, first_trained_layer, frozen_forward, make_batch, target_logits
 
 EPSILON_CLIP = 0.2
+PASSTHROUGH_LINE = f"{ChatExpert.name}: ->"
 ADVANTAGE_EPS = 1e-4
 
 
@@ -71,9 +73,38 @@ def prefix_caches(model: nn.Module, prefix: dict, start: int) -> list[KVCache]:
 
 def token_logprobs(model: nn.Module, start: int, prefix_hidden: mx.array, h: mx.array, batch: dict) -> mx.array:
     """Log-probabilities of ``batch["labels"]`` at ``batch["positions"]``, given
-    the prefix and batch hidden states entering block ``start``."""
+    the prefix and batch hidden states entering block ``start``. With
+    ``batch["rejected"]`` (see :func:`rejected_arrays`), those of the policy the
+    tokens were drawn from: the model's distribution without the tokens the
+    constraint rejected, renormalized."""
     logits = target_logits(model, start, prefix_hidden, h, batch).astype(mx.float32)
-    return -fast_math.cross_entropy(logits, batch["labels"])
+    logp = -fast_math.cross_entropy(logits, batch["labels"])
+    if "rejected" not in batch:
+        return logp
+    return logp - log_kept_mass(logits, batch["rejected"], batch["rejected_mask"])
+
+
+def log_kept_mass(logits: mx.array, rejected: mx.array, mask: mx.array) -> mx.array:
+    """Per row of ``logits``, the log of the probability left once the tokens
+    ``rejected`` (where ``mask`` is 1) are removed: subtracted from a token's
+    log-probability, it gives the renormalized one, whose gradient leaves the
+    rejected tokens' logits alone."""
+    lse = mx.logsumexp(logits, axis=-1, keepdims=True)
+    removed = (mx.exp(mx.take_along_axis(logits, rejected, axis=-1) - lse) * mask).sum(axis=-1)
+    return mx.log1p(-mx.minimum(removed, 1 - 1e-6))
+
+
+def rejected_arrays(rejected: Sequence[Sequence[int]], padded: int) -> tuple[mx.array, mx.array]:
+    """Each completion token's rejected tokens (one list per token, in
+    :func:`training.sft.make_batch` order) as an index array padded to
+    ``padded`` rows and a mask of the real entries."""
+    width = max(1, max(map(len, rejected), default=0))
+    ids = np.zeros((padded, width), np.int32)
+    mask = np.zeros((padded, width), np.float32)
+    for row, tokens in enumerate(rejected):
+        ids[row, : len(tokens)] = tokens
+        mask[row, : len(tokens)] = 1.0
+    return mx.array(ids), mx.array(mask)
 
 
 def grpo_loss(model, start, prefix_hidden, h, batch, advantages, ref_logprobs, beta: float, epsilon: float = EPSILON_CLIP):
@@ -137,10 +168,12 @@ def summarize(outcomes: Sequence[str], rewards: Sequence[float]) -> dict:
 
 
 def score_completions(reward_funcs: Sequence[Callable], picked: Sequence, completions: Sequence, experts,
-                      num_generations: int) -> tuple[np.ndarray, list[str]]:
+                      num_generations: int, max_masked: float = 1.0) -> tuple[np.ndarray, list[str]]:
     """The total reward and the outcome of each completion (``num_generations``
     per example of ``picked``, in order): TRL's reward-function call, with the
-    examples' gold columns as keyword arguments."""
+    examples' gold columns as keyword arguments. A completion whose ``masked``
+    share passes ``max_masked`` is scored as the passthrough the rewriter makes
+    of it."""
     G = num_generations
     columns = {
         "expert": [e.expert for e in picked for _ in range(G)],
@@ -149,17 +182,19 @@ def score_completions(reward_funcs: Sequence[Callable], picked: Sequence, comple
         "tags": [e.tags for e in picked for _ in range(G)],
     }
     prompts = [e.query for e in picked for _ in range(G)]
-    texts = [c.text for c in completions]
+    texts = [PASSTHROUGH_LINE if c.masked > max_masked else c.text for c in completions]
     rewards = total_rewards(reward_funcs, prompts, texts, completion_ids=[c.tokens for c in completions], **columns)
     return rewards, classify_batch(texts, experts, **columns)
 
 
 def policy_update(model: nn.Module, optimizer: optim.Optimizer, value_and_grad: Callable, start: int,
                   prefix: dict, suffixes: Sequence, completions: Sequence, advantages: np.ndarray,
-                  ref_params: dict | None, beta: float) -> tuple[float, float | None]:
+                  ref_params: dict | None, beta: float, constrained_policy: bool = False) -> tuple[float, float | None]:
     """One GRPO step on ``completions`` (``len(suffixes)`` groups, in order) with
     their group ``advantages``, given the prefix of :func:`training.sft.compute_prefix`;
-    returns the loss and, with a KL reference, the KL."""
+    returns the loss and, with a KL reference, the KL. ``constrained_policy``
+    scores each token by the constrained policy it was drawn from (the
+    completions' ``rejected``, :func:`token_logprobs`)."""
     G = len(completions) // len(suffixes)
     # Without a KL term a completion of zero advantage adds nothing to the loss: leave it out
     # of the forward (most groups, once the router gets an expert right every time).
@@ -168,6 +203,9 @@ def policy_update(model: nn.Module, optimizer: optim.Optimizer, value_and_grad: 
     batch.pop("num_tokens")
     batch["loss_tokens"] = mx.array(float(sum(len(c.tokens) for c in completions)))
     adv = token_advantages(advantages[kept], [len(completions[n].tokens) for n in kept], batch["labels"].shape[0])
+    if constrained_policy:
+        per_token = [c.rejected[i] if i < len(c.rejected) else [] for c in (completions[n] for n in kept) for i in range(len(c.tokens))]
+        batch["rejected"], batch["rejected_mask"] = rejected_arrays(per_token, batch["labels"].shape[0])
     prefix_hidden = prefix["hidden"]
     h = mx.stop_gradient(frozen_forward(model, prefix, batch["tokens"]))
     mx.eval(h)
@@ -223,6 +261,7 @@ def train_rl(
     stop_ids = sorted({end_of_turn_id(tokenizer), *getattr(tokenizer, "eos_token_ids", ())})
     G = config.num_generations
     beta = float(config.beta)
+    constrained_policy = config.constrained_sampling and config.constrained_policy
     ref_params = (reference if reference is not None else model.trainable_parameters()) if beta > 0 else None
     optimizer = optimizer or optim.Adam(learning_rate=config.rl_learning_rate)
     # Fills only the missing per-parameter state (a restored state is kept), so a
@@ -248,9 +287,11 @@ def train_rl(
             seed=config.seed * 1_000_003 + it,
             token_checks=(token_checks(experts, tokenizer, [examples[i].query for i in picked], stop_ids, G)
                           if config.constrained_sampling else None),
+            record_rejected=constrained_policy or (config.constrained_sampling and config.rl_max_masked < 1),
         )
         completions = [c for g in groups for c in g]
-        rewards, outcomes = score_completions(reward_funcs, [examples[i] for i in picked], completions, experts, G)
+        rewards, outcomes = score_completions(reward_funcs, [examples[i] for i in picked], completions, experts, G,
+                                              config.rl_max_masked if config.constrained_sampling else 1.0)
         advantages = group_advantages(rewards, G)
         t_sample = time.perf_counter() - tic
 
@@ -261,7 +302,8 @@ def train_rl(
         if np.any(advantages != 0):
             model.train()
             loss, kl = policy_update(model, optimizer, value_and_grad, start, prefix,
-                                     [suffixes[i] for i in picked], completions, advantages, ref_params, beta)
+                                     [suffixes[i] for i in picked], completions, advantages, ref_params, beta,
+                                     constrained_policy)
             metrics["loss"], metrics["kl"], metrics["skipped"] = loss, kl, False
         metrics["sample_seconds"] = t_sample
         metrics["seconds"] = time.perf_counter() - tic
