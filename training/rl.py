@@ -11,6 +11,10 @@ turns rewards into group-relative advantages ``(r - mean) / (std + eps)`` (TRL's
 averaged over all completion tokens (TRL's ``dapo`` normalization), with
 ``ratio = exp(logp - stop_gradient(logp)) == 1`` and the k3 estimator
 ``KL = exp(ref - logp) - (ref - logp) - 1`` against the policy at RL start.
+With ``constrained_policy``, ``logp`` is the constrained policy's, the one the
+tokens were drawn from (:func:`token_logprobs`); with ``rl_max_masked`` below 1,
+a sampled line the constraint had to force that far is rewarded as the
+passthrough the rewriter makes of it (:func:`score_completions`).
 
 Like SFT (:mod:`training.sft`), only the last trained blocks run with
 gradients: the frozen blocks' prefix keys/values are computed once per run,
@@ -42,8 +46,8 @@ from .rewards import OUTCOMES, RewardLevels, classify_batch, make_verified_rewar
 from .sft import FixedPrefixCache, compute_prefix, encode_examples, first_trained_layer, frozen_forward, make_batch, target_logits
 
 EPSILON_CLIP = 0.2
-PASSTHROUGH_LINE = f"{ChatExpert.name}: ->"
 ADVANTAGE_EPS = 1e-4
+PASSTHROUGH_LINE = f"{ChatExpert.name}: ->"  # how a line past ``rl_max_masked`` is scored
 
 
 def group_advantages(rewards: Sequence[float], num_generations: int, eps: float = ADVANTAGE_EPS) -> np.ndarray:
