@@ -271,18 +271,23 @@ def test_log_kept_mass_renormalizes_and_leaves_rejected_logits_without_gradient(
     assert grad[0, 1] > 0 > grad[0, 3]
 
 
+def _routed_prompts(tokenizer, experts, queries=("What is 12 times 7?", "Tell me a joke")):
+    """The shared prefix ids of the router's prompts for ``queries``, each one's suffix, and its constraint."""
+    system = router_system_prompt(list(experts.values()))
+    pairs = [encode_prompt(tokenizer, system, q) for q in queries]
+    constraints = [LineConstraint({n: e.spec_vocabulary(q) for n, e in experts.items()}, q) for q in queries]
+    return pairs[0][0], [s for _, s in pairs], constraints
+
+
 def test_constrained_sampling_writes_only_lines_the_constraint_allows(tiny):
     from lazarus_cot_router.plugins import get_experts
 
     model, tokenizer = tiny
     experts = get_experts()
-    queries = ["What is 12 times 7?", "Tell me a joke"]
-    system = router_system_prompt(list(experts.values()))
-    pairs = [encode_prompt(tokenizer, system, q) for q in queries]
-    constraints = [LineConstraint({n: e.spec_vocabulary(q) for n, e in experts.items()}, q) for q in queries]
+    prefix_ids, suffixes, constraints = _routed_prompts(tokenizer, experts)
     eot = end_of_turn_id(tokenizer)
     checks = [ConstrainedChoice(c, tokenizer, banned=[eot]) for c in constraints for _ in range(3)]
-    groups = sample_completions(model, tokenizer, SharedPrefix(model, pairs[0][0]), [s for _, s in pairs],
+    groups = sample_completions(model, tokenizer, SharedPrefix(model, prefix_ids), suffixes,
                                 num_generations=3, temperature=1.0, max_tokens=12, stop_token_ids=[eot],
                                 token_checks=checks)
     for constraint, group in zip(constraints, groups):
@@ -435,16 +440,12 @@ def test_constrained_policy_logprobs_are_the_restricted_distributions(tiny):
 
     model, tokenizer = tiny
     experts = get_experts()
-    queries = ["What is 12 times 7?", "Tell me a joke"]
-    system = router_system_prompt(list(experts.values()))
-    pairs = [encode_prompt(tokenizer, system, q) for q in queries]
-    prefix_ids, suffixes = pairs[0][0], [s for _, s in pairs]
+    prefix_ids, suffixes, constraints = _routed_prompts(tokenizer, experts)
     start = first_trained_layer(model)
     prefix = compute_prefix(model, prefix_ids, start)
     shared = SharedPrefix(model, prefix_ids, cache=prefix_caches(model, prefix, start))
     eot = end_of_turn_id(tokenizer)
-    checks = [ConstrainedChoice(LineConstraint({n: e.spec_vocabulary(q) for n, e in experts.items()}, q), tokenizer, banned=[eot])
-              for q in queries for _ in range(2)]
+    checks = [ConstrainedChoice(c, tokenizer, banned=[eot]) for c in constraints for _ in range(2)]
     groups = sample_completions(model, tokenizer, shared, suffixes, num_generations=2, temperature=1.0, max_tokens=8,
                                 stop_token_ids=[eot], seed=3, token_checks=checks, record_rejected=True)
     completions = [c for g in groups for c in g]
