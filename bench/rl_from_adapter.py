@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("out", type=Path, help="Directory for the RL adapter, metrics.jsonl and eval.json.")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="Override an option of the run's config.yaml (repeatable).")
+    parser.add_argument("--prompts", choices=("train", "unseen-mawps"), default="train",
+                        help="RL's prompts: the run's training examples (as `train --rl-iters` draws them), or the "
+                             "MAWPS + ASDiv-A training problems its SFT did not draw.")
     return parser
 
 
@@ -62,7 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     experts = get_experts()
     examples = training_examples(config.examples, config.seed, list(experts.values()),
                                  mawps=config.mawps_examples, clinc=config.clinc_examples,
-                                 distractor_share=config.distractor_share)
+                                 distractor_share=config.distractor_share, unsupported=config.unsupported_examples,
+                                 mathematics=config.mathematics_examples, gsm8k=config.gsm8k_examples)
+    if args.prompts == "unseen-mawps":
+        import corpora.mawps
+
+        seen = {e.query for e in examples}
+        examples = [e for e in corpora.mawps.examples("train") if e.query not in seen]
+        print(f"RL prompts: {len(examples)} MAWPS + ASDiv-A training problems SFT did not see", file=sys.stderr)
     setup_trainable(model, config.fine_tune_type, config.num_layers, config.lora_parameters)
     model.load_weights(str(args.sft_adapter / "adapters.safetensors"), strict=False)
     log = MetricsLog(args.out / "metrics.jsonl")
