@@ -169,6 +169,11 @@ def _check_value(key: str, value: Any, hint: Any, meta: Mapping[str, Any], base:
             raise ConfigError(f"{key}: expected an integer >= {meta['min']}, got {value}")
         return value
     if hint is float:
+        if isinstance(value, str):
+            try:
+                value = float(value)  # YAML 1.1 reads an exponent without a dot (5e-1) as a string
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: expected a number, got {_kind(value)}")
         low, high = meta.get("min", float("-inf")), meta.get("max", float("inf"))

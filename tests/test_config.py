@@ -2,6 +2,7 @@ import sys
 import types
 
 import pytest
+import yaml
 
 from lazarus_cot_router import plugins
 from lazarus_cot_router.config import ConfigError, describe_options, load_rewriter, read_config
@@ -124,6 +125,8 @@ def test_invalid_section(values, message):
 def test_a_share_option_takes_any_number_in_range():
     assert read_config(section(**{"trained-cot": {"max_masked": 1}})).options == {"max_masked": 1.0}
     assert read_config(section(**{"trained-cot": {"max_masked": 0.25}})).options == {"max_masked": 0.25}
+    written = yaml.safe_load("max_masked: 5e-1")  # YAML 1.1: a string, "5e-1"
+    assert read_config(section(**{"trained-cot": written})).options == {"max_masked": 0.5}
 
 
 @pytest.mark.parametrize(
