@@ -84,12 +84,11 @@ class TrainConfig:
         if self.warmup_steps < 0:
             raise ConfigError(f"warmup_steps must be at least 0, not {self.warmup_steps}")
         for name in ("operator_weight", "number_weight"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ConfigError(f"{name} must be a number above 0, not {value!r}")
-        if isinstance(self.distractor_share, bool) or not isinstance(self.distractor_share, (int, float)) or not 0 <= self.distractor_share <= 1:
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be a number above 0, not {getattr(self, name)!r}")
+        if not 0 <= self.distractor_share <= 1:
             raise ConfigError(f"distractor_share must be a number from 0 to 1, not {self.distractor_share!r}")
-        if isinstance(self.prompt_loss_weight, bool) or not isinstance(self.prompt_loss_weight, (int, float)) or self.prompt_loss_weight < 0:
+        if self.prompt_loss_weight < 0:
             raise ConfigError(f"prompt_loss_weight must be a number >= 0, not {self.prompt_loss_weight!r}")
         if self.prompt_loss_stride < 1:
             raise ConfigError(f"prompt_loss_stride must be at least 1, not {self.prompt_loss_stride}")

@@ -266,6 +266,7 @@ def train_rl(
     G = config.num_generations
     beta = float(config.beta)
     constrained_policy = config.constrained_sampling and config.constrained_policy
+    max_masked = config.rl_max_masked if config.constrained_sampling else 1.0
     ref_params = (reference if reference is not None else model.trainable_parameters()) if beta > 0 else None
     optimizer = optimizer or optim.Adam(learning_rate=config.rl_learning_rate)
     # Fills only the missing per-parameter state (a restored state is kept), so a
@@ -291,11 +292,10 @@ def train_rl(
             seed=config.seed * 1_000_003 + it,
             token_checks=(token_checks(experts, tokenizer, [examples[i].query for i in picked], stop_ids, G)
                           if config.constrained_sampling else None),
-            record_rejected=constrained_policy or (config.constrained_sampling and config.rl_max_masked < 1),
+            record_rejected=constrained_policy or max_masked < 1,
         )
         completions = [c for g in groups for c in g]
-        rewards, outcomes = score_completions(reward_funcs, [examples[i] for i in picked], completions, experts, G,
-                                              config.rl_max_masked if config.constrained_sampling else 1.0)
+        rewards, outcomes = score_completions(reward_funcs, [examples[i] for i in picked], completions, experts, G, max_masked)
         advantages = group_advantages(rewards, G)
         t_sample = time.perf_counter() - tic
 
