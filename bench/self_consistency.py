@@ -47,7 +47,7 @@ def sample_votes(rewriter, queries: list[str], n: int) -> list[Counter]:
     from lazarus_cot_router.sanitize import sanitize_query
 
     cleaned = [sanitize_query(q, rewriter.tokenizer)[0] for q in queries]
-    suffixes = [encode_prompt(rewriter.tokenizer, rewriter.system_prompt, q)[1] for q in cleaned]
+    suffixes = [encode_prompt(rewriter.tokenizer, rewriter.system_prompt, q, rewriter.query_layout)[1] for q in cleaned]
     checks = token_checks(rewriter.experts, rewriter.tokenizer, cleaned,
                           sorted({rewriter._eot, *rewriter.tokenizer.eos_token_ids}), n, rewriter.decoding)
     groups = sample_completions(rewriter.model, rewriter.tokenizer, rewriter._prefix, suffixes, num_generations=n,

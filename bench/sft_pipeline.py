@@ -4,6 +4,7 @@
     python -m lazarus_cot_router.blas python bench/sft_pipeline.py --compare kept --epochs 2 --rounds 2
     python -m lazarus_cot_router.blas python bench/sft_pipeline.py --compare prefix --batch-size 4
     python -m lazarus_cot_router.blas python bench/sft_pipeline.py --compare prompt --batch-size 4
+    python -m lazarus_cot_router.blas python bench/sft_pipeline.py --compare layout --batch-size 4 --mix default
 
 ``training.sft.train_sft`` never changes the frozen blocks, and saves on them two ways:
 
@@ -19,7 +20,10 @@ trained blocks taken as constants (forward only), so no step backpropagates
 through the prefix; the two ways then end at different losses, both reported.
 ``prompt`` (``--compare prompt``) is the cost of ``TrainConfig.prompt_loss_weight``
 0.1 against 0 (the saving): the query's own tokens in the loss, each a projection
-onto the vocabulary.
+onto the vocabulary. ``layout`` (``--compare layout``) is the cost of
+``TrainConfig.query_layout`` ``question_first`` against ``as_written``: a query of two
+sentences or more read with its last sentence twice. Only such queries pay, so it is
+measured on the default mix of generated and public examples (``--mix default``).
 
 This runs the same batches with the saving off and on, alternating which goes
 first in each round, each from the same weights and a fresh optimizer, and
@@ -43,7 +47,8 @@ from training.config import TrainConfig  # noqa: E402
 
 SAVINGS = {"pipeline": "pipeline", "kept": "keep_frozen"}  # train_sft's keyword arguments
 #: TrainConfig fields and their values without the saving and with it.
-CONFIG_SAVINGS = {"prefix": ("prefix_gradient", True, False), "prompt": ("prompt_loss_weight", 0.1, 0.0)}
+CONFIG_SAVINGS = {"prefix": ("prefix_gradient", True, False), "prompt": ("prompt_loss_weight", 0.1, 0.0),
+                  "layout": ("query_layout", "question_first", "as_written")}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--examples", type=int, default=48, help="training examples per run")
     parser.add_argument("--epochs", type=int, default=1, help="epochs per run (--compare kept needs 2 or more)")
     parser.add_argument("--rounds", type=int, default=4, help="rounds of one run each way")
+    parser.add_argument("--mix", choices=("generated", "default"), default="generated",
+                        help="examples: generated ones only, or the default recipe's mix of generated, MAWPS + ASDiv-A "
+                             "and CLINC150 examples in its proportions")
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="SFT batch size")
     parser.add_argument("--num-layers", type=int, default=TrainConfig.num_layers, help="trained blocks")
     return parser
@@ -65,7 +73,7 @@ def main(argv=None) -> int:
     from lazarus_cot_router.models import load
     from lazarus_cot_router.plugins import get_experts
     from lazarus_cot_router.prompts import router_system_prompt
-    from training.data import generate_split, training_mix
+    from training.data import generate_split, training_examples, training_mix
     from training.sft import setup_trainable, train_sft
 
     args = build_parser().parse_args(argv)
@@ -73,7 +81,14 @@ def main(argv=None) -> int:
         raise SystemExit("--compare kept needs --epochs 2 or more: the first epoch is the same both ways")
     experts = get_experts()
     system = router_system_prompt(list(experts.values()))
-    examples = generate_split("train", args.examples, 0, experts=experts, mix=training_mix(list(experts.values())))
+    if args.mix == "default":
+        d = TrainConfig()
+        total = d.examples + d.mawps_examples + d.clinc_examples
+        share = lambda n: round(args.examples * n / total)  # noqa: E731
+        examples = training_examples(share(d.examples), 0, list(experts.values()), mawps=share(d.mawps_examples),
+                                     clinc=share(d.clinc_examples))
+    else:
+        examples = generate_split("train", args.examples, 0, experts=experts, mix=training_mix(list(experts.values())))
     config = TrainConfig(examples=args.examples, batch_size=args.batch_size, num_layers=args.num_layers,
                          sft_epochs=args.epochs, checkpoint_every=0)
     model, tokenizer = load(args.model)
@@ -81,6 +96,7 @@ def main(argv=None) -> int:
     start = [(k, mx.array(v)) for k, v in tree_flatten(model.trainable_parameters())]
     seconds = {on: {"first": 0.0, "later": 0.0} for on in (False, True)}
     losses: dict[bool, list[float]] = {False: [], True: []}
+    tokens = {False: 0, True: 0}  # of one run's first epoch, prefix included
     for round_ in range(args.rounds):
         for on in ((False, True) if round_ % 2 == 0 else (True, False)):
             model.load_weights(start, strict=False)
@@ -94,6 +110,7 @@ def main(argv=None) -> int:
                       **saving)
             for step in steps[1:]:
                 seconds[on]["first" if step["epoch"] == 1 else "later"] += step["seconds"]
+            tokens[on] = sum(step["tokens"] for step in steps if step["epoch"] == 1)
             losses[on].append(steps[-1]["loss"])
         print(f"round {round_ + 1}: {args.compare} off {sum(seconds[False].values()):.1f} s, "
               f"on {sum(seconds[True].values()):.1f} s", flush=True)
@@ -113,6 +130,9 @@ def main(argv=None) -> int:
     mean_loss = {on: sum(losses[on]) / len(losses[on]) for on in (False, True)}
     print(f"\nspeed-up: {later}the whole run {total[False] / total[True]:.2f}x; same final loss both ways: {same}"
           f" (mean final loss: {label[False]} {mean_loss[False]:.4f}, {label[True]} {mean_loss[True]:.4f})")
+    if tokens[False] != tokens[True]:
+        print(f"tokens of an epoch (prefix included): {label[False]} {tokens[False]}, {label[True]} {tokens[True]} "
+              f"({tokens[False] / tokens[True]:.2f}x)")
     return 0
 
 

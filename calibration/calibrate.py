@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_calibration(args, model=None, tokenizer=None, log=print) -> dict:
+    from lazarus_cot_router.adapters import adapter_query_layout
     from lazarus_cot_router.hidden_route import HiddenRouter, model_identity
     from lazarus_cot_router.plugins import get_experts
     from training.data import generate_split
@@ -79,7 +80,8 @@ def run_calibration(args, model=None, tokenizer=None, log=print) -> dict:
     calib = dedupe(calib)
     heldout = dedupe(generate_split("heldout", args.heldout_examples, args.seed))
     names = [n for n in experts if n in {ex.expert for ex in calib}]
-    kwargs = dict(batch_size=args.batch_size, shared_prefix=not args.no_shared_prefix, progress=not args.quiet)
+    kwargs = dict(batch_size=args.batch_size, shared_prefix=not args.no_shared_prefix, progress=not args.quiet,
+                  layout=adapter_query_layout(args.adapter))
     calib_h = collect_hidden(model, tokenizer, experts, calib, desc="calib", **kwargs)
     held_h = collect_hidden(model, tokenizer, experts, heldout, desc="heldout", **kwargs)
     timings["collect_calib_s"], timings["collect_heldout_s"] = calib_h.seconds, held_h.seconds

@@ -69,16 +69,17 @@ def collect_hidden(
     shared_prefix: bool = True,
     progress: bool = True,
     desc: str = "collect",
+    layout: str = "as_written",
 ) -> HiddenSet:
     """Hidden states of all layers at both positions for ``examples``, prompted
-    with the router system prompt over ``experts``."""
+    with the router system prompt over ``experts``, each query laid out as ``layout`` says."""
     from tqdm import tqdm
 
     system = router_system_prompt(list(experts.values()))
     rows = []
     prefix_ids = None
     for ex in examples:
-        prefix, suffix = encode_prompt(tokenizer, system, ex.query)
+        prefix, suffix = encode_prompt(tokenizer, system, ex.query, layout)
         if prefix_ids is None:
             prefix_ids = prefix
         elif prefix != prefix_ids:

@@ -52,6 +52,20 @@ def read_adapter_config(adapter_dir: str | os.PathLike) -> dict:
         raise ValueError(f"{path} is not valid JSON: {e}") from e
 
 
+def adapter_query_layout(adapter_dir: str | os.PathLike | None) -> str:
+    """How the adapter's model was shown queries in training (``query_layout`` in its
+    ``adapter_config.json``; ``as_written`` for no adapter and adapters that do not say)."""
+    from .prompts import QUERY_LAYOUTS
+
+    if adapter_dir is None:
+        return "as_written"
+    layout = read_adapter_config(adapter_dir).get("query_layout", "as_written")
+    if layout not in QUERY_LAYOUTS:
+        raise ValueError(f"adapter {adapter_dir} was trained with query layout {layout!r}, which this version "
+                         f"does not know ({', '.join(QUERY_LAYOUTS)})")
+    return layout
+
+
 def check_base_model(adapter_dir: str | os.PathLike, model_dir: str | os.PathLike) -> None:
     """Raise :class:`AdapterMismatchError` if the adapter records a base model
     whose :func:`model_hash` differs from ``model_dir``'s."""

@@ -6,6 +6,7 @@ model is always asked exactly as it was trained.
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 from .experts.base import Expert
@@ -13,6 +14,8 @@ from .experts.vocabulary import normalize_numbers
 from .grammar import render_line
 
 _QUERY_SLOT = "\x00QUERY\x00"
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+QUERY_LAYOUTS = ("as_written", "question_first", "question_moved")
 
 
 def router_system_prompt(experts: Sequence[Expert]) -> str:
@@ -40,10 +43,25 @@ def _render(tokenizer, system: str, query: str) -> str:
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
-def encode_prompt(tokenizer, system: str, query: str) -> tuple[list[int], list[int]]:
+def lay_out_query(query: str, layout: str = "as_written") -> str:
+    """The query as the model reads it. A query of one sentence is always read as written. Of two
+    or more, ``question_first`` writes the last sentence (a word problem's question) on a line
+    before the whole query, and ``question_moved`` moves it there: a causal model then reads the
+    problem's numbers knowing what is asked. Constraints and experts read the query as written."""
+    if layout not in QUERY_LAYOUTS:
+        raise ValueError(f"query layout must be one of {', '.join(QUERY_LAYOUTS)}, not {layout!r}")
+    sentences = [s for s in _SENTENCE_END.split(query.strip()) if s]
+    if layout == "as_written" or len(sentences) < 2:
+        return query
+    rest = query if layout == "question_first" else " ".join(sentences[:-1])
+    return f"{sentences[-1]}\n{rest}"
+
+
+def encode_prompt(tokenizer, system: str, query: str, layout: str = "as_written") -> tuple[list[int], list[int]]:
     """Token ids of the chat-templated prompt, split into the part shared by
     every query (system message and the start of the user turn) and the part
-    that depends on the query. ``prefix + suffix`` is the full prompt. The query's numbers are
+    that depends on the query, laid out as ``layout`` says (:func:`lay_out_query`).
+    ``prefix + suffix`` is the full prompt. The query's numbers are
     written as a spec copies them ("54,788" is 54788, :func:`normalize_numbers`): no training query
     writes a thousands separator, and shown one the router copies the comma, which no grammar takes."""
     text = _render(tokenizer, system, _QUERY_SLOT)
@@ -51,7 +69,7 @@ def encode_prompt(tokenizer, system: str, query: str) -> tuple[list[int], list[i
     if not sep:
         raise ValueError("the chat template dropped the user message")
     prefix = tokenizer.encode(head, add_special_tokens=False)
-    suffix = tokenizer.encode(normalize_numbers(query) + tail, add_special_tokens=False)
+    suffix = tokenizer.encode(lay_out_query(normalize_numbers(query), layout) + tail, add_special_tokens=False)
     bos = getattr(tokenizer, "bos_token_id", None)
     if _template_adds_bos(tokenizer) and bos is not None and (not prefix or prefix[0] != bos):
         prefix = [bos] + prefix

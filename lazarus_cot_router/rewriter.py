@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from .actions import host_rewriter_base, make_action, passthrough_action
+from .adapters import adapter_query_layout
 from .constrain import DECODING_MODES, DEFAULT_DECODING, LineConstraint
 from .constrained_choice import ConstrainedChoice, judged_share, line_masked
 from .decoding import Decoded, SharedPrefix, decode_batch, name_probability
@@ -138,6 +139,7 @@ class TrainedCoTRewriter(host_rewriter_base()):
         self.canonical_from: float | None = None  # judge a line again above this share (None: max_masked)
         self.routing = routing
         self.system_prompt = router_system_prompt(list(self.experts.values()))
+        self.query_layout = adapter_query_layout(adapter)
         self.prefix_ids, _ = encode_prompt(self.tokenizer, self.system_prompt, "")
         self._eot = end_of_turn_id(self.tokenizer)
         self._prefix: SharedPrefix | None = None
@@ -197,7 +199,7 @@ class TrainedCoTRewriter(host_rewriter_base()):
                 # Routing what was kept would execute part of the request as if it were all of it.
                 results[i].error = "the query is too long to route"
                 continue
-            _, suffix = encode_prompt(self.tokenizer, self.system_prompt, clean)
+            _, suffix = encode_prompt(self.tokenizer, self.system_prompt, clean, self.query_layout)
             results[i].prompt_tokens = len(self.prefix_ids) + len(suffix)
             pending.append((i, suffix))
         if pending:

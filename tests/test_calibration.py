@@ -133,6 +133,11 @@ def test_collect_on_tiny_model(tiny_model_dir):
     for pos in ("prompt_last", "expert_token"):
         np.testing.assert_allclose(shared.hidden[pos], full.hidden[pos], atol=2e-4)
     assert len(dedupe(examples + examples)) == len(examples)
+    story = [Example("Ann has 2 pens. Bo has 3. How many pens in all?", "add", "2 + 3", "5")]
+    as_written, first = (collect_hidden(model, tokenizer, experts, story, progress=False, layout=layout)
+                         for layout in ("as_written", "question_first"))
+    assert first.tokens > as_written.tokens
+    assert not np.allclose(first.hidden["prompt_last"], as_written.hidden["prompt_last"])
 
 
 def test_calibrate_cli_end_to_end(tiny_model_dir, tmp_path, capsys):

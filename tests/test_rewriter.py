@@ -14,7 +14,7 @@ from mlx_lm.generate import generate_step
 
 from lazarus_cot_router.decoding import Decoded, SharedPrefix, decode_batch
 from lazarus_cot_router.few_shot import FewShotCoTRewriter, first_json_object, json_closed
-from lazarus_cot_router.prompts import encode_prompt
+from lazarus_cot_router.prompts import QUERY_LAYOUTS, encode_prompt, lay_out_query
 from lazarus_cot_router.rewriter import RouteResult, TrainedCoTRewriter
 
 from conftest import ROOT, subprocess_env
@@ -78,6 +78,41 @@ def test_the_model_reads_a_thousands_separated_number_as_a_spec_writes_it(router
     tok, system = router.tokenizer, router.system_prompt
     assert encode_prompt(tok, system, "what is 1,234 + 54,788.5") == encode_prompt(tok, system, "what is 1234 + 54788.5")
     assert encode_prompt(tok, system, "1,2,3") != encode_prompt(tok, system, "123")  # a list, not a number
+
+
+def test_query_layouts_put_a_longer_querys_last_sentence_first():
+    query = "Dan had 5 apples. He ate 2.5 of them. How many are left?"
+    assert lay_out_query(query) == lay_out_query(query, "as_written") == query
+    assert lay_out_query(query, "question_first") == "How many are left?\n" + query
+    assert lay_out_query(query, "question_moved") == "How many are left?\nDan had 5 apples. He ate 2.5 of them."
+    for layout in QUERY_LAYOUTS:
+        assert lay_out_query("What is 2.5 + 3?", layout) == "What is 2.5 + 3?"
+    with pytest.raises(ValueError, match="query layout must be one of"):
+        lay_out_query(query, "reversed")
+
+
+def test_a_router_reads_queries_as_its_adapter_was_trained_to(embedded_model, tmp_path):
+    from lazarus_cot_router.adapters import CONFIG_FILE
+
+    query = "Dan had 5 apples. He ate 2 of them. How many are left?"
+    counts = {}
+    for layout in ("as_written", "question_first"):
+        adapter = tmp_path / layout
+        adapter.mkdir()
+        (adapter / CONFIG_FILE).write_text(json.dumps({"fine_tune_type": "full", "num_layers": 1, "query_layout": layout}))
+        rewriter = TrainedCoTRewriter(loaded=embedded_model, adapter=str(adapter), clock=CLOCK)
+        assert rewriter.query_layout == layout
+        suffix = encode_prompt(rewriter.tokenizer, rewriter.system_prompt, query, layout)[1]
+        counts[layout] = rewriter.route_batch([query])[0].prompt_tokens
+        assert counts[layout] == len(rewriter.prefix_ids) + len(suffix)
+    assert counts["question_first"] > counts["as_written"]
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / CONFIG_FILE).write_text(json.dumps({"fine_tune_type": "full", "num_layers": 1}))
+    assert TrainedCoTRewriter(loaded=embedded_model, adapter=str(tmp_path / "old")).query_layout == "as_written"
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / CONFIG_FILE).write_text(json.dumps({"fine_tune_type": "full", "num_layers": 1, "query_layout": "mirrored"}))
+    with pytest.raises(ValueError, match="query layout 'mirrored'"):
+        TrainedCoTRewriter(loaded=embedded_model, adapter=str(tmp_path / "new"))
 
 
 def test_prefix_is_not_modified_by_decoding(router):

@@ -210,6 +210,20 @@ def test_loss_ignores_prompt_tokens_but_not_targets(tiny_model_dir):
                 assert tokens[row][col + 1] == label
 
 
+def test_train_sft_lays_out_queries_as_the_config_says(tiny_model_dir):
+    story = [Example("Dan had 5 apples. He ate 2 of them. How many are left?", "word_problem", "5 | -2", "3")]
+    tokens = {}
+    for layout in ("as_written", "question_first", "question_moved"):
+        model, tokenizer = _load(tiny_model_dir, "full", 1)
+        config = TrainConfig(batch_size=1, sft_epochs=1, num_layers=1, checkpoint_every=0, query_layout=layout)
+        log = []
+        sft.train_sft(model, tokenizer, story, config, system=SYSTEM, on_step=log.append, progress=False)
+        rows = sft.encode_examples(tokenizer, story, SYSTEM, layout)[1]
+        assert log[0]["tokens"] == len(sft.encode_examples(tokenizer, story, SYSTEM)[0]) + sum(len(s) + len(t) for s, t in rows)
+        tokens[layout] = log[0]["tokens"]
+    assert tokens["question_first"] > tokens["as_written"] and tokens["question_moved"] <= tokens["as_written"] + 1
+
+
 def test_train_sft_overfits_and_reports(tiny_model_dir):
     model, tokenizer = _load(tiny_model_dir, "full", 2)
     config = TrainConfig(batch_size=2, sft_epochs=25, learning_rate=3e-3, num_layers=2, checkpoint_every=0)

@@ -9,6 +9,7 @@ import mlx_lm
 import pytest
 import yaml
 
+from lazarus_cot_router.adapters import adapter_query_layout
 from training import train
 from training.config import ConfigError, TrainConfig, resolve_config
 
@@ -58,7 +59,8 @@ def test_unknown_yaml_key_is_named(tmp_path):
                                         ("batch_size: 4.5\n", "batch_size must be a whole number"), ("num_layers: true\n", "num_layers"),
                                         ("prefix_gradient: 0\n", "prefix_gradient must be true or false"), ("model: 7\n", "model must be a string"),
                                         ("rl_expert_weights: [word_problem]\n", "rl_expert_weights must be a mapping"),
-                                        ("rl_max_masked: 1.5\n", "rl_max_masked must be a number from 0 to 1")])
+                                        ("rl_max_masked: 1.5\n", "rl_max_masked must be a number from 0 to 1"),
+                                        ("query_layout: reversed\n", "query_layout must be one of as_written, question_first")])
 def test_bad_config_files_exit_2(tmp_path, capsys, text, match):
     path = tmp_path / "c.yaml"
     path.write_text(text)
@@ -88,6 +90,7 @@ def test_tiny_end_to_end_run(tiny_model_dir, tmp_path):
     assert yaml.safe_load((run_dir / "config.yaml").read_text()) == config.to_dict()
     meta = json.loads((run_dir / "adapter_config.json").read_text())
     assert (meta["fine_tune_type"], meta["num_layers"]) == ("full", 1) and meta["base_model"]["hash"]
+    assert meta["query_layout"] == "as_written" == adapter_query_layout(run_dir)
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["phase"] for r in records] == ["sft"] * 5 + ["rl"]  # 12 generated + 4 unsupported + 2 MAWPS + 2 CLINC150
     assert all("loss" in r and "step" in r for r in records) and records[0]["tokens_per_s"] > 0

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from lazarus_cot_router.atomic import atomic_write
+from lazarus_cot_router.prompts import QUERY_LAYOUTS
 
 
 class ConfigError(ValueError):
@@ -50,6 +51,7 @@ class TrainConfig:
     number_weight: float = field(default=1.0, metadata={"help": "SFT loss weight of the tokens that begin a word_problem spec's numbers (the start, and each step's operand: which of the query's numbers goes where), every other token weighing 1 unless it writes an operator (operator_weight). 3 lowered MAWPS dev, calib and mathematics dev on two seeds (docs/training.md), so it is 1."})
     prompt_loss_weight: float = field(default=0.0, metadata={"help": "SFT loss weight of the query's own tokens (the user turn), added to the mean over the answer's tokens: the model also learns to predict the requests it reads. 0 trains on the answer alone (mlx-lm's --mask-prompt). 0.1 lifted the generated calib split on one seed and lowered MAWPS dev on two (docs/training.md), so it is off."})
     prompt_loss_stride: int = field(default=1, metadata={"help": "With prompt_loss_weight above 0, the prompt loss takes every this many of the query's tokens (1: all): each costs a projection onto the vocabulary (at 1, SFT steps took 1.21x as long: bench/sft_pipeline.py --compare prompt)."})
+    query_layout: str = field(default="as_written", metadata={"help": "How the model reads a query of two sentences or more (lazarus_cot_router.prompts.lay_out_query), in training and, recorded in adapter_config.json, at run time: 'as_written'; 'question_first', its last sentence (a word problem's question) on a line before the whole query; 'question_moved', that sentence moved there. question_first lifted MAWPS dev and the calib split on the mean of two seeds but not SVAMP on seed 0, and makes SFT read more tokens; question_moved lowered MAWPS dev on both seeds (docs/training.md). So it is as_written."})
     fine_tune_type: str = field(default="full", metadata={"help": "'full': train all weights of the last num_layers blocks; 'lora': LoRA adapters on their linear layers."})
     num_layers: int = field(default=10, metadata={"help": "Number of final transformer blocks that are trained (the seed needed 6; 3 was too few)."})
     lora_parameters: dict = field(default_factory=_lora_defaults, metadata={"help": "LoRA rank, scale and dropout (mlx-lm convention; used when fine_tune_type is 'lora')."})
@@ -79,6 +81,8 @@ class TrainConfig:
             raise ConfigError(f"fine_tune_type must be 'full' or 'lora', not {self.fine_tune_type!r}")
         if self.num_layers < 1:
             raise ConfigError(f"num_layers must be at least 1, not {self.num_layers}")
+        if self.query_layout not in QUERY_LAYOUTS:
+            raise ConfigError(f"query_layout must be one of {', '.join(QUERY_LAYOUTS)}, not {self.query_layout!r}")
         if self.lr_decay not in ("cosine", "constant"):
             raise ConfigError(f"lr_decay must be 'cosine' or 'constant', not {self.lr_decay!r}")
         if self.warmup_steps < 0:

@@ -258,7 +258,7 @@ def train_rl(
         return history
     reward_funcs = list(reward_funcs or [make_verified_reward(experts, RewardLevels.from_config(config))])
     system = router_system_prompt(list(experts.values()))
-    prefix_ids, rows = encode_examples(tokenizer, examples, system)
+    prefix_ids, rows = encode_examples(tokenizer, examples, system, config.query_layout)
     suffixes = [s for s, _ in rows]
     start = first_trained_layer(model)
     prefix = compute_prefix(model, prefix_ids, start)

@@ -102,12 +102,13 @@ class FrozenStates:
         return mx.stack([mx.pad(r, [(0, width - r.shape[0]), (0, 0)]) for r in rows])
 
 
-def encode_examples(tokenizer, examples, system: str) -> tuple[list[int], list[tuple[list[int], list[int]]]]:
-    """The shared prefix ids and one ``(suffix_ids, target_ids)`` per example."""
+def encode_examples(tokenizer, examples, system: str, layout: str = "as_written") -> tuple[list[int], list[tuple[list[int], list[int]]]]:
+    """The shared prefix ids and one ``(suffix_ids, target_ids)`` per example, each query laid
+    out as ``layout`` says (:func:`lazarus_cot_router.prompts.lay_out_query`)."""
     prefix = None
     rows = []
     for ex in examples:
-        head, suffix = encode_prompt(tokenizer, system, ex.query)
+        head, suffix = encode_prompt(tokenizer, system, ex.query, layout)
         if prefix is None:
             prefix = head
         elif head != prefix:
@@ -353,7 +354,7 @@ def train_sft(
     rank, size = group.rank(), group.size()
     if config.batch_size % size:
         raise ValueError(f"batch_size {config.batch_size} is not divisible by the {size} ranks")
-    prefix_ids, rows = encode_examples(tokenizer, examples, system)
+    prefix_ids, rows = encode_examples(tokenizer, examples, system, config.query_layout)
     weights = target_weights(tokenizer, examples, rows, config.operator_weight, config.number_weight)
     state = dict(state or {})
     batches = state.get("batches") or plan_batches([len(s) + len(t) for s, t in rows], config.sft_epochs, config.batch_size, config.seed)

@@ -183,7 +183,8 @@ def run(config: TrainConfig, resume: bool = False, *, overwrite: bool = False, l
     setup_trainable(model, config.fine_tune_type, config.num_layers, config.lora_parameters)
     metrics = MetricsLog(run_dir / "metrics.jsonl", enabled=main_rank)
     metrics.load_until(state)
-    meta = adapter_config(config.fine_tune_type, config.num_layers, config.lora_parameters, identity, training_config=config.to_dict())
+    meta = adapter_config(config.fine_tune_type, config.num_layers, config.lora_parameters, identity,
+                          query_layout=config.query_layout, training_config=config.to_dict())
 
     def checkpointer(optimizer):
         def save(s):
