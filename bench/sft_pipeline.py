@@ -83,10 +83,9 @@ def main(argv=None) -> int:
     system = router_system_prompt(list(experts.values()))
     if args.mix == "default":
         d = TrainConfig()
-        total = d.examples + d.mawps_examples + d.clinc_examples
-        share = lambda n: round(args.examples * n / total)  # noqa: E731
-        examples = training_examples(share(d.examples), 0, list(experts.values()), mawps=share(d.mawps_examples),
-                                     clinc=share(d.clinc_examples))
+        generated, mawps, clinc = (round(args.examples * n / (d.examples + d.mawps_examples + d.clinc_examples))
+                                   for n in (d.examples, d.mawps_examples, d.clinc_examples))
+        examples = training_examples(generated, 0, list(experts.values()), mawps=mawps, clinc=clinc)
     else:
         examples = generate_split("train", args.examples, 0, experts=experts, mix=training_mix(list(experts.values())))
     config = TrainConfig(examples=args.examples, batch_size=args.batch_size, num_layers=args.num_layers,

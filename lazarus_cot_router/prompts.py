@@ -50,8 +50,10 @@ def lay_out_query(query: str, layout: str = "as_written") -> str:
     problem's numbers knowing what is asked. Constraints and experts read the query as written."""
     if layout not in QUERY_LAYOUTS:
         raise ValueError(f"query layout must be one of {', '.join(QUERY_LAYOUTS)}, not {layout!r}")
+    if layout == "as_written":
+        return query
     sentences = [s for s in _SENTENCE_END.split(query.strip()) if s]
-    if layout == "as_written" or len(sentences) < 2:
+    if len(sentences) < 2:
         return query
     rest = query if layout == "question_first" else " ".join(sentences[:-1])
     return f"{sentences[-1]}\n{rest}"
