@@ -102,12 +102,14 @@ def _final_weights(run_dir):
 
 
 @pytest.mark.slow
-def test_resume_after_sigkill_matches_uninterrupted_run(tiny_model_dir, tmp_path):
+@pytest.mark.parametrize("options", [(), ("--ema-decay", "0.9")], ids=["last-weights", "moving-average"])
+def test_resume_after_sigkill_matches_uninterrupted_run(tiny_model_dir, tmp_path, options):
     env = subprocess_env(LAZARUS_COT_ROUTER_NO_REEXEC="1")
-    subprocess.run(_train_cmd(tiny_model_dir, tmp_path / "full"), check=True, env=env, cwd=ROOT, capture_output=True)
+    subprocess.run(_train_cmd(tiny_model_dir, tmp_path / "full", *options), check=True, env=env, cwd=ROOT, capture_output=True)
 
     run_dir = tmp_path / "killed"
-    proc = subprocess.Popen(_train_cmd(tiny_model_dir, run_dir), env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(_train_cmd(tiny_model_dir, run_dir, *options), env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while not (run_dir / "checkpoint.safetensors").exists():
         assert proc.poll() is None and time.time() < deadline, "the run ended before its first checkpoint"
@@ -118,7 +120,7 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tiny_model_dir, tmp_path
     assert state["phase"] == "sft" and not state.get("done") and state["step"] < 48
     assert not (run_dir / "adapters.safetensors").exists()
 
-    fresh = subprocess.run(_train_cmd(tiny_model_dir, run_dir), env=env, cwd=ROOT, capture_output=True, text=True)
+    fresh = subprocess.run(_train_cmd(tiny_model_dir, run_dir, *options), env=env, cwd=ROOT, capture_output=True, text=True)
     assert fresh.returncode == 2 and "--resume" in fresh.stderr
 
     subprocess.run(_train_cmd(tiny_model_dir, run_dir, "--resume"), check=True, env=env, cwd=ROOT, capture_output=True)

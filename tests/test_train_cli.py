@@ -60,6 +60,7 @@ def test_unknown_yaml_key_is_named(tmp_path):
                                         ("prefix_gradient: 0\n", "prefix_gradient must be true or false"), ("model: 7\n", "model must be a string"),
                                         ("rl_expert_weights: [word_problem]\n", "rl_expert_weights must be a mapping"),
                                         ("rl_max_masked: 1.5\n", "rl_max_masked must be a number from 0 to 1"),
+                                        ("ema_decay: 1\n", "ema_decay must be a number from 0 up to"),
                                         ("query_layout: reversed\n", "query_layout must be one of as_written, question_first")])
 def test_bad_config_files_exit_2(tmp_path, capsys, text, match):
     path = tmp_path / "c.yaml"

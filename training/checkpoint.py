@@ -3,6 +3,7 @@
 A checkpoint is one ``checkpoint.safetensors`` in the run dir holding the
 trainable weights (``model.<name>``), the optimizer state
 (``optimizer.<name>``, from ``tree_flatten(optimizer.state)``), MLX's RNG key,
+any arrays the caller adds (a moving average of the weights: ``ema.<name>``),
 and in the safetensors metadata the caller's JSON ``state`` (phase, step, data
 order, ...) plus Python's ``random`` state. It is written to a temporary file in
 the same directory, fsynced, then ``os.replace``d over the old one, so a
@@ -89,10 +90,16 @@ def read_state(run_dir: str | os.PathLike) -> dict | None:
         raise CheckpointError(f"checkpoint {path} has a corrupt state record; {_fresh_hint(path)}") from e
 
 
-def save_checkpoint(run_dir: str | os.PathLike, model: nn.Module, optimizer: optim.Optimizer, state: dict) -> Path:
+def save_checkpoint(run_dir: str | os.PathLike, model: nn.Module, optimizer: optim.Optimizer, state: dict,
+                    extra: dict[str, mx.array] | None = None) -> Path:
     """Atomically write the trainable weights, ``optimizer.state``, the RNG
-    states and the JSON-serializable ``state`` to ``run_dir``."""
-    arrays = {f"model.{k}": v for k, v in tree_flatten(model.trainable_parameters())}
+    states, the JSON-serializable ``state`` and the caller's ``extra`` arrays
+    (their keys must not start with ``model.``, ``optimizer.`` or ``rng.``;
+    :func:`load_extra` reads them back) to ``run_dir``."""
+    arrays = dict(extra or {})
+    if any(k.startswith(("model.", "optimizer.", "rng.")) for k in arrays):
+        raise ValueError("extra checkpoint arrays may not use the model., optimizer. or rng. prefixes")
+    arrays.update({f"model.{k}": v for k, v in tree_flatten(model.trainable_parameters())})
     arrays.update({f"optimizer.{k}": v for k, v in tree_flatten(optimizer.state)})
     arrays["rng.mlx"] = mx.random.state[0]
     version, internal, gauss = random.getstate()
@@ -104,6 +111,19 @@ def save_checkpoint(run_dir: str | os.PathLike, model: nn.Module, optimizer: opt
     path = checkpoint_path(run_dir)
     atomic_save_safetensors(path, arrays, metadata)
     return path
+
+
+def load_extra(run_dir: str | os.PathLike, prefix: str) -> dict[str, mx.array]:
+    """The arrays saved as :func:`save_checkpoint`'s ``extra`` whose keys start with
+    ``prefix`` (none when the run has no checkpoint)."""
+    path = checkpoint_path(run_dir)
+    if read_state(run_dir) is None:
+        return {}
+    try:
+        arrays = mx.load(str(path))
+    except Exception as e:
+        raise CheckpointError(f"cannot load checkpoint {path}: {e}; {_fresh_hint(path)}") from e
+    return {k: v for k, v in arrays.items() if k.startswith(prefix)}
 
 
 def load_checkpoint(run_dir: str | os.PathLike, model: nn.Module, optimizer: optim.Optimizer | None) -> dict | None:

@@ -46,6 +46,7 @@ class TrainConfig:
     prefix_gradient: bool = field(default=False, metadata={"help": "SFT gradient through the shared prefix's keys and values in the trained blocks. False runs the prefix through them forward only each step, its keys and values taken as constants: SFT at batch 4 ran 1.15x faster (bench/sft_pipeline.py --compare prefix); measured on the dev sets in docs/training.md."})
     learning_rate: float = field(default=4e-4, metadata={"help": "SFT Adam learning rate (peak, after warm-up)."})
     warmup_steps: int = field(default=10, metadata={"help": "SFT steps of linear learning-rate warm-up (a full-weight first Adam step at the peak rate wrecks the model)."})
+    ema_decay: float = field(default=0.0, metadata={"help": "SFT ends on an exponential moving average of the trained weights, moved toward them after every step with this decay (training.ema; 0.995 gives the last 200 steps most of the weight), instead of the last step's weights; 0 is off. 0.995 lowered MAWPS dev on two seeds and moved the generated calib split up on one and down on the other (docs/training.md), so it is off."})
     lr_decay: str = field(default="cosine", metadata={"help": "SFT learning rate after warm-up: 'cosine' (down to a tenth of the peak at the last step) or 'constant'."})
     operator_weight: float = field(default=3.0, metadata={"help": "SFT loss weight of the tokens that write a word_problem spec's step operators (+ - * /), every other token weighing 1 (the loss is the weighted mean; 1 weighs all alike). The operator is the choice a word problem's line leaves to the model, and where its errors are; 3 lifted MAWPS dev over 1 on two seeds (docs/training.md)."})
     number_weight: float = field(default=1.0, metadata={"help": "SFT loss weight of the tokens that begin a word_problem spec's numbers (the start, and each step's operand: which of the query's numbers goes where), every other token weighing 1 unless it writes an operator (operator_weight). 3 lowered MAWPS dev, calib and mathematics dev on two seeds (docs/training.md), so it is 1."})
@@ -90,6 +91,8 @@ class TrainConfig:
         for name in ("operator_weight", "number_weight"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be a number above 0, not {getattr(self, name)!r}")
+        if not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"ema_decay must be a number from 0 up to (not including) 1, not {self.ema_decay!r}")
         if not 0 <= self.distractor_share <= 1:
             raise ConfigError(f"distractor_share must be a number from 0 to 1, not {self.distractor_share!r}")
         if self.prompt_loss_weight < 0:

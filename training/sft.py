@@ -57,6 +57,7 @@ from tqdm import tqdm
 from lazarus_cot_router import fast_math
 from lazarus_cot_router.prompts import encode_prompt, encode_target
 
+from .ema import WeightEMA
 from .loss_weights import target_weights
 
 PAD_TO = 8
@@ -338,6 +339,7 @@ def train_sft(
     progress: bool = True,
     pipeline: bool = True,
     keep_frozen: bool = True,
+    average: WeightEMA | None = None,
 ) -> dict:
     """Train the (already ``setup_trainable``) model for ``config.sft_epochs``.
 
@@ -349,7 +351,9 @@ def train_sft(
     through the frozen blocks overlaps this step; with ``keep_frozen`` and more
     than one epoch, later epochs reuse each example's first pass through them
     (:class:`FrozenStates`). ``config.prefix_gradient`` applies to the default
-    ``loss`` (:func:`prefix_loss`). Returns the final state."""
+    ``loss`` (:func:`prefix_loss`). ``average`` (a :class:`training.ema.WeightEMA`,
+    restored by the caller when resuming) follows the weights after every step, and
+    SFT ends on it. Returns the final state."""
     group = group or mx.distributed.init()
     rank, size = group.rank(), group.size()
     if config.batch_size % size:
@@ -414,6 +418,8 @@ def train_sft(
         if pipeline and following is not None:
             following_hidden = frozen_hidden(following, it, True)
         mx.eval(compiled_state, lvalue, ntoks)
+        if average is not None:
+            average.update(model)
         elapsed = time.perf_counter() - tic
         metrics = {
             "phase": "sft",
@@ -432,6 +438,8 @@ def train_sft(
         if save_state is not None and config.checkpoint_every and it % config.checkpoint_every == 0 and it < total:
             save_state({"phase": "sft", "step": it, "batches": batches})
     bar.close()
+    if average is not None:
+        average.apply(model)
     final = {"phase": "sft", "step": it, "batches": batches, "done": True}
     if save_state is not None:
         save_state(final)

@@ -31,8 +31,10 @@ import mlx.optimizers as optim
 from .adapters import adapter_config, base_model_identity, save_adapter
 from lazarus_cot_router.atomic import atomic_write
 
-from .checkpoint import CheckpointError, checkpoint_path, load_checkpoint, read_state, save_checkpoint
+from .checkpoint import CheckpointError, checkpoint_path, load_checkpoint, load_extra, read_state, save_checkpoint
 from .config import ConfigError, TrainConfig, add_config_arguments, resolve_config, save_config
+from .ema import PREFIX as EMA_PREFIX
+from .ema import WeightEMA
 from .sft import setup_trainable, sft_schedule, sft_steps, train_sft
 
 SFT_ADAPTER_DIR = "sft_adapter"
@@ -186,10 +188,10 @@ def run(config: TrainConfig, resume: bool = False, *, overwrite: bool = False, l
     meta = adapter_config(config.fine_tune_type, config.num_layers, config.lora_parameters, identity,
                           query_layout=config.query_layout, training_config=config.to_dict())
 
-    def checkpointer(optimizer):
+    def checkpointer(optimizer, average=None):
         def save(s):
             if main_rank:
-                save_checkpoint(run_dir, model, optimizer, s)
+                save_checkpoint(run_dir, model, optimizer, s, extra=average.arrays() if average is not None else None)
         return save
 
     phase = (state or {}).get("phase", "sft")
@@ -197,11 +199,18 @@ def run(config: TrainConfig, resume: bool = False, *, overwrite: bool = False, l
         optimizer = optim.Adam(learning_rate=sft_schedule(
             config.learning_rate, sft_steps(len(examples), config.batch_size, config.sft_epochs),
             config.warmup_steps, config.lr_decay))
+        average = WeightEMA(config.ema_decay) if config.ema_decay > 0 else None
         if state is not None:
             load_checkpoint(run_dir, model, optimizer)
+            if average is not None:
+                average.load(load_extra(run_dir, EMA_PREFIX))
+                if average.weights is None and state.get("step"):
+                    raise CheckpointError(f"{checkpoint_path(run_dir)} holds no moving average of the weights: "
+                                          "the run was started without ema_decay; resume it without one")
         if config.sft_epochs > 0:
             train_sft(model, tokenizer, examples, config, system=system, optimizer=optimizer, state=state,
-                      on_step=metrics.append, save_state=checkpointer(optimizer), group=group, progress=progress and main_rank)
+                      on_step=metrics.append, save_state=checkpointer(optimizer, average), group=group,
+                      progress=progress and main_rank, average=average)
         state = {"phase": "sft", "done": True}
     elif phase == "sft":
         load_checkpoint(run_dir, model, None)
