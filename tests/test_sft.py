@@ -338,3 +338,16 @@ def test_sft_schedule_warms_up_then_decays():
     assert lrs[125] == pytest.approx(5e-5, rel=1e-3)
     flat = sft_schedule(1e-3, 50, 1, "constant")
     assert float(flat(mx.array(0))) == pytest.approx(1e-3) == float(flat(mx.array(40)))
+
+
+@pytest.mark.parametrize("bias_correction, first_step", [(False, 0.1 / 0.001 ** 0.5), (True, 1.0)])
+def test_adam_bias_correction_sets_the_size_of_the_first_step(tiny_model_dir, bias_correction, first_step):
+    # Adam's first step moves each weight by lr * m / sqrt(v): 0.1 g / sqrt(0.001 g^2) without the
+    # correction (3.16 lr), g / |g| with it (lr), whatever the gradient's size.
+    model, tokenizer = _load(tiny_model_dir, "full", 1)
+    before = dict(tree_flatten(model.trainable_parameters()))
+    config = TrainConfig(batch_size=len(EXAMPLES), sft_epochs=1, learning_rate=1e-4, num_layers=1,
+                         checkpoint_every=0, adam_bias_correction=bias_correction)
+    sft.train_sft(model, tokenizer, EXAMPLES, config, system=SYSTEM, progress=False)
+    moved = max(mx.abs(w - before[k]).max().item() for k, w in tree_flatten(model.trainable_parameters()))
+    assert moved == pytest.approx(1e-4 * first_step, rel=0.02)

@@ -149,6 +149,13 @@ def sft_schedule(learning_rate: float, total_steps: int, warmup_steps: int, deca
     return optim.join_schedules([warmup, after], [warmup_steps])
 
 
+def sft_optimizer(config, learning_rate: float | Callable | None = None) -> optim.Adam:
+    """SFT's Adam at ``learning_rate`` (a rate or a schedule; the config's peak if None), with the
+    config's bias correction."""
+    return optim.Adam(learning_rate=config.learning_rate if learning_rate is None else learning_rate,
+                      bias_correction=config.adam_bias_correction)
+
+
 def sft_steps(num_examples: int, batch_size: int, epochs: int) -> int:
     """Optimizer steps of an SFT run (what :func:`plan_batches` plans)."""
     return math.ceil(num_examples / batch_size) * epochs
@@ -368,7 +375,7 @@ def train_sft(
     step0 = int(state.get("step", 0))
     start = first_trained_layer(model)
     prefix = compute_prefix(model, prefix_ids, start)
-    optimizer = optimizer or optim.Adam(learning_rate=config.learning_rate)
+    optimizer = optimizer or sft_optimizer(config)
     optimizer.init(model.trainable_parameters())
     if loss is prefix_loss:
         loss = partial(prefix_loss, prefix_gradient=config.prefix_gradient)

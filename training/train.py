@@ -35,7 +35,7 @@ from .checkpoint import CheckpointError, checkpoint_path, load_checkpoint, load_
 from .config import ConfigError, TrainConfig, add_config_arguments, resolve_config, save_config
 from .ema import PREFIX as EMA_PREFIX
 from .ema import WeightEMA
-from .sft import setup_trainable, sft_schedule, sft_steps, train_sft
+from .sft import setup_trainable, sft_optimizer, sft_schedule, sft_steps, train_sft
 
 SFT_ADAPTER_DIR = "sft_adapter"
 
@@ -196,7 +196,7 @@ def run(config: TrainConfig, resume: bool = False, *, overwrite: bool = False, l
 
     phase = (state or {}).get("phase", "sft")
     if phase == "sft" and not (state or {}).get("done"):
-        optimizer = optim.Adam(learning_rate=sft_schedule(
+        optimizer = sft_optimizer(config, sft_schedule(
             config.learning_rate, sft_steps(len(examples), config.batch_size, config.sft_epochs),
             config.warmup_steps, config.lr_decay))
         average = WeightEMA(config.ema_decay) if config.ema_decay > 0 else None
