@@ -21,8 +21,8 @@ def _args(*argv):
 def test_defaults_match_the_recipe():
     config = TrainConfig()
     assert (config.model, config.examples, config.sft_epochs, config.rl_iters, config.num_layers) == ("embedded", 1000, 1, 0, 10)
-    assert (config.mawps_examples, config.clinc_examples, config.batch_size, config.learning_rate) == (2000, 300, 4, 4e-4)
-    assert config.prefix_gradient is False
+    assert (config.mawps_examples, config.clinc_examples, config.batch_size, config.learning_rate) == (2000, 300, 4, 8e-4)
+    assert config.prefix_gradient is False and config.adam_bias_correction is True
     assert config.rewards == {"correct": 1.0, "wrong_result": 0.7, "spec_fails": 0.5, "wrong_expert": 0.3, "unparseable": 0.0}
 
 
