@@ -33,9 +33,10 @@ CLOCK = fixed_clock
 #: 240 or 320 examples the adapter still picks the wrong arithmetic expert for some seeds
 #: ("What is 12 * 5?" as divide or chat). RL and the held-out evaluation are left out. Every loss
 #: token weighs alike, as when the recipe was found: with the operators weighted 3 (the default)
-#: this recipe wrote "+5" for "gives away 5" on seed 0.
+#: this recipe wrote "+5" for "gives away 5" on seed 0. Adam runs without its bias correction, as
+#: then too: the correction makes the early steps several times smaller at the same rate.
 RECIPE = {"examples": 400, "mawps_examples": 0, "clinc_examples": 0, "unsupported_examples": 0, "batch_size": 4, "learning_rate": 1e-3, "num_layers": 10, "rl_iters": 0, "eval_examples": 0,
-          "checkpoint_every": 0, "seed": 0, "operator_weight": 1.0}
+          "checkpoint_every": 0, "seed": 0, "operator_weight": 1.0, "adam_bias_correction": False}
 
 # query, the routing line, the plugin Lazarus dispatches to, its answer
 ROUTED = [
