@@ -36,6 +36,21 @@ def test_cli_beats_yaml_beats_defaults(tmp_path):
     assert resolve_config({"lora_parameters": None}).lora_parameters["rank"] == 8
 
 
+def test_resume_keeps_the_recipe_of_a_run_recorded_before_an_option_existed(tmp_path):
+    # A run whose config.yaml predates adam_bias_correction was trained without it; resuming it
+    # must not switch the correction on half way. A run that recorded it, or a CLI value, decides.
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    older = {k: v for k, v in TrainConfig(out=str(run_dir), learning_rate=4e-4).to_dict().items() if k != "adam_bias_correction"}
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(older))
+    resumed = train.resolve_run_config(_args("--out", str(run_dir), "--resume"))
+    assert (resumed.adam_bias_correction, resumed.learning_rate) == (False, 4e-4)
+    assert train.resolve_run_config(_args("--out", str(run_dir), "--resume", "--adam-bias-correction", "true")).adam_bias_correction
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(TrainConfig(out=str(run_dir)).to_dict()))
+    assert train.resolve_run_config(_args("--out", str(run_dir), "--resume")).adam_bias_correction is True
+    assert train.resolve_run_config(_args("--config", str(run_dir / "config.yaml"))).adam_bias_correction is True
+
+
 def test_yaml_exponents_without_a_dot_are_numbers(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("learning_rate: 5e-6\nrl_learning_rate: 1E-5\nbeta: 0\n")

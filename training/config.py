@@ -203,10 +203,18 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     return {str(k).replace("-", "_"): v for k, v in data.items()}
 
 
-def resolve_config(cli: dict[str, Any] | None = None, yaml_path: str | os.PathLike | None = None) -> TrainConfig:
-    """CLI values (None means not given) > YAML file > dataclass defaults."""
+#: Options whose default changed after runs began recording their config: a run's ``config.yaml``
+#: without the key was written before it existed, and trained with this value.
+VALUES_BEFORE_RECORDED = {"adam_bias_correction": False}
+
+
+def resolve_config(cli: dict[str, Any] | None = None, yaml_path: str | os.PathLike | None = None,
+                   yaml_absent: dict[str, Any] | None = None) -> TrainConfig:
+    """CLI values (None means not given) > YAML file > ``yaml_absent`` (values for keys the YAML
+    file lacks) > dataclass defaults."""
     values: dict[str, Any] = {}
     if yaml_path is not None:
+        values.update(yaml_absent or {})
         values.update(load_yaml(yaml_path))
     known = {f.name for f in config_fields()}
     for key, value in (cli or {}).items():

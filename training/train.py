@@ -32,7 +32,7 @@ from .adapters import adapter_config, base_model_identity, save_adapter
 from lazarus_cot_router.atomic import atomic_write
 
 from .checkpoint import CheckpointError, checkpoint_path, load_checkpoint, load_extra, read_state, save_checkpoint
-from .config import ConfigError, TrainConfig, add_config_arguments, resolve_config, save_config
+from .config import VALUES_BEFORE_RECORDED, ConfigError, TrainConfig, add_config_arguments, resolve_config, save_config
 from .ema import PREFIX as EMA_PREFIX
 from .ema import WeightEMA
 from .sft import setup_trainable, sft_optimizer, sft_schedule, sft_steps, train_sft
@@ -53,11 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def resolve_run_config(args: argparse.Namespace) -> TrainConfig:
-    yaml_path = args.config
+    yaml_path, absent = args.config, None
     if args.resume and yaml_path is None:
         saved = Path(args.out or TrainConfig.out) / "config.yaml"
-        yaml_path = saved if saved.is_file() else None
-    return resolve_config(vars(args), yaml_path)
+        if saved.is_file():
+            # A run resumes on the recipe it started with, even one older than today's defaults.
+            yaml_path, absent = saved, VALUES_BEFORE_RECORDED
+    return resolve_config(vars(args), yaml_path, absent)
 
 
 class MetricsLog:
