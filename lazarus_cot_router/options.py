@@ -19,7 +19,7 @@ class TrainedCoTOptions:
     calibration: str | None = field(default=None, metadata={"help": "calibration file or folder (written by `lazarus-cot-router calibrate`), needed for routing: hidden", "path": "any"})
     decoding: Literal["free", "generic", "full"] = field(default="generic", metadata={"help": "'generic': the line keeps to its grammar and copies names, places and numbers from the query; 'full': also a word problem's numbers in the query's order (a schedule's ordering rules are in both); 'free': no constraint"})
     resample: int = field(default=8, metadata={"help": "lines sampled for a second opinion when a line's result is not one its expert usually gives (a negative or fractional count); 0: pass an out-of-range line through, keep a fractional one", "min": 0})
-    max_masked: float = field(default=0.99, metadata={"help": "pass the query through when the decoding constraint had to mask more than this share of the model's probability at one step, both as it decoded the line and on the line's canonical tokens (the line it preferred leaves the grammar or the query's words); 1: never", "min": 0.0, "max": 1.0})
+    max_masked: float = field(default=0.95, metadata={"help": "pass the query through when the decoding constraint had to mask more than this share of the model's probability at one step, both as it decoded the line and on the line's canonical tokens (the line it preferred leaves the grammar or the query's words); 1: never", "min": 0.0, "max": 1.0})
 
 
 @dataclass(frozen=True)

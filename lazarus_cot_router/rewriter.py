@@ -31,7 +31,7 @@ DEFAULT_RESAMPLE = 8
 RESAMPLE_TEMPERATURE = 0.7
 #: A line for which the constraint had to mask more than this share of the model's
 #: probability at one step, as decoded and on the line's canonical tokens, passes through.
-DEFAULT_MAX_MASKED = 0.99
+DEFAULT_MAX_MASKED = 0.95
 
 
 @dataclass
