@@ -140,3 +140,22 @@ def test_resume_in_rl_phase_continues_iterations(tiny_model_dir, tmp_path):
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [(r["phase"], r["step"]) for r in records] == [("sft", 1), ("sft", 2), ("rl", 1), ("rl", 2)]
     assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["rl_iters"] == 2
+
+
+def test_resume_refuses_a_run_begun_on_other_training_examples(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    # A checkpoint's batches index into the examples; a version of the project whose
+    # generators draw other examples must not continue it on them.
+    from lazarus_cot_router.experts.word_problem import WordProblemExpert
+
+    out = tmp_path / "run"
+    common = ["--model", str(tiny_model_dir), "--out", str(out), "--examples", "12", "--mawps-examples", "0",
+              "--clinc-examples", "0", "--unsupported-examples", "0", "--batch-size", "4", "--num-layers", "1",
+              "--rl-iters", "0", "--eval-examples", "0", "--checkpoint-every", "1"]
+    assert train.main(common) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    monkeypatch.setattr(WordProblemExpert, "train_weight", WordProblemExpert.train_weight * 4)
+    assert train.main([*common, "--resume"]) == 2
+    assert "other training examples" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    monkeypatch.undo()
+    assert train.main([*common, "--resume"]) == 0

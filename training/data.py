@@ -13,6 +13,8 @@ examples. Query files are :mod:`training.query_files`.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import random
 import sys
 from collections import Counter
@@ -158,6 +160,15 @@ def training_examples(examples: int, seed: int, experts: Sequence[Expert], mawps
     combined = generated + corpus_examples(mawps, clinc, seed, distractor_share, mathematics, gsm8k)
     random.Random(f"lazarus-cot-router:train-mix:{seed}").shuffle(combined)
     return combined
+
+
+def examples_digest(system: str, examples: Sequence[Example]) -> str:
+    """A fingerprint of what SFT and RL train on: the system prompt and each example's query and
+    gold line, in order. A checkpoint records it, so a run is never resumed on other data."""
+    digest = hashlib.sha256(system.encode())
+    for example in examples:
+        digest.update(json.dumps([example.query, example.expert, example.spec, example.answer]).encode())
+    return digest.hexdigest()
 
 
 def _resolve(experts: Sequence[Expert | str] | Mapping[str, Expert] | None) -> list[Expert]:

@@ -157,7 +157,7 @@ def run(config: TrainConfig, resume: bool = False, *, overwrite: bool = False, l
     from lazarus_cot_router.plugins import get_experts
     from lazarus_cot_router.prompts import router_system_prompt
 
-    from .data import training_examples
+    from .data import examples_digest, training_examples
 
     group = mx.distributed.init()
     main_rank = group.rank() == 0
@@ -184,6 +184,13 @@ def run(config: TrainConfig, resume: bool = False, *, overwrite: bool = False, l
                                  distractor_share=config.distractor_share, unsupported=config.unsupported_examples,
                                  mathematics=config.mathematics_examples,
                                  gsm8k=config.gsm8k_examples)
+    digest = examples_digest(system, examples)
+    if state is not None and state.get("examples_digest", digest) != digest:
+        # The batches a checkpoint plans index into the examples: other examples would be
+        # trained on from its step on, silently.
+        raise CheckpointError(f"{run_dir} began on other training examples than this version of the project "
+                              "generates (its generators, corpora or experts changed): finish it with the version "
+                              "that began it, or train again into another --out (demo: --fresh)")
     setup_trainable(model, config.fine_tune_type, config.num_layers, config.lora_parameters)
     metrics = MetricsLog(run_dir / "metrics.jsonl", enabled=main_rank)
     metrics.load_until(state)
@@ -193,7 +200,8 @@ def run(config: TrainConfig, resume: bool = False, *, overwrite: bool = False, l
     def checkpointer(optimizer, average=None):
         def save(s):
             if main_rank:
-                save_checkpoint(run_dir, model, optimizer, s, extra=average.arrays() if average is not None else None)
+                save_checkpoint(run_dir, model, optimizer, {**s, "examples_digest": digest},
+                                extra=average.arrays() if average is not None else None)
         return save
 
     phase = (state or {}).get("phase", "sft")
