@@ -68,6 +68,10 @@ def test_training_mix_scales_each_expert_by_its_train_weight(experts):
     assert weighted["word_problem"] == pytest.approx(2.4 * plain["word_problem"])
     assert weighted["schedule"] == pytest.approx(1.6 * plain["schedule"])
     assert weighted["time"] == pytest.approx(1.3 * plain["time"])
+    chosen = data.training_mix(list(experts.values()), {"word_problem": 1.6})
+    assert chosen["word_problem"] == pytest.approx(1.6 * plain["word_problem"]) and chosen["time"] == weighted["time"]
+    with pytest.raises(ValueError, match="wordproblem"):
+        data.training_mix(list(experts.values()), {"wordproblem": 2})
     for name in ("add", "subtract", "multiply", "divide"):
         assert weighted[name] == pytest.approx(3.0 * plain[name])
     assert weighted["chat"] == plain["chat"]

@@ -552,3 +552,5 @@ def test_rl_expert_weights_are_checked():
     with pytest.raises(ConfigError, match="rl_expert_weights"):
         TrainConfig(rl_expert_weights={"word_problem": -1})
     assert TrainConfig(rl_expert_weights={"word_problem": 4}).rl_expert_weights == {"word_problem": 4}
+    with pytest.raises(ConfigError, match="expert_weights"):
+        TrainConfig(expert_weights={"word_problem": "many"})

@@ -23,6 +23,7 @@ from typing import Mapping, Sequence
 from lazarus_cot_router.experts.base import Example, Expert, ExpertError, check_split
 from lazarus_cot_router.plugins import get_experts
 
+from .config import ConfigError
 from .distractors import add_distractors
 from .generators import pool_ids, sample_example
 from .generators.unsupported import examples as unsupported_examples
@@ -53,11 +54,15 @@ def default_mix(experts: Sequence[Expert]) -> dict[str, float]:
     return {name: 1.0 / len(members) for members in groups.values() for name in members}
 
 
-def training_mix(experts: Sequence[Expert]) -> dict[str, float]:
-    """:func:`default_mix` scaled by each expert's ``train_weight``: the mix
-    ``train`` generates its training data with."""
+def training_mix(experts: Sequence[Expert], weights: Mapping[str, float] | None = None) -> dict[str, float]:
+    """:func:`default_mix` scaled by each expert's ``train_weight`` (or its entry in ``weights``):
+    the mix ``train`` generates its training data with."""
+    weights = weights or {}
+    unknown = set(weights) - {expert.name for expert in experts}
+    if unknown:
+        raise ConfigError(f"unknown expert(s) in expert_weights: {', '.join(sorted(unknown))}; registered: {', '.join(e.name for e in experts)}")
     plain = default_mix(experts)
-    return {expert.name: plain[expert.name] * expert.train_weight for expert in experts}
+    return {expert.name: plain[expert.name] * weights.get(expert.name, expert.train_weight) for expert in experts}
 
 
 def generate_split(
@@ -150,11 +155,12 @@ def corpus_examples(mawps: int = 0, clinc: int = 0, seed: int = 0, distractor_sh
 
 def training_examples(examples: int, seed: int, experts: Sequence[Expert], mawps: int = 0, clinc: int = 0,
                       distractor_share: float = 0.0, unsupported: int = 0, mathematics: int = 0,
-                      gsm8k: int = 0) -> list[Example]:
+                      gsm8k: int = 0, weights: Mapping[str, float] | None = None) -> list[Example]:
     """The training set: ``examples`` generated with :func:`training_mix`, plus the public
     corpora's share (:func:`corpus_examples`) and ``unsupported`` requests for a computation no
-    built-in expert does (:mod:`training.generators.unsupported`, chat), shuffled together."""
-    generated = generate_split("train", examples, seed, experts=experts, mix=training_mix(list(experts)))
+    built-in expert does (:mod:`training.generators.unsupported`, chat), shuffled together.
+    ``weights`` replaces the ``train_weight`` of the experts it names."""
+    generated = generate_split("train", examples, seed, experts=experts, mix=training_mix(list(experts), weights))
     if unsupported and "chat" in {expert.name for expert in experts}:
         generated += unsupported_examples(unsupported, seed)
     combined = generated + corpus_examples(mawps, clinc, seed, distractor_share, mathematics, gsm8k)

@@ -183,7 +183,7 @@ def run(config: TrainConfig, resume: bool = False, *, overwrite: bool = False, l
                                  mawps=config.mawps_examples, clinc=config.clinc_examples,
                                  distractor_share=config.distractor_share, unsupported=config.unsupported_examples,
                                  mathematics=config.mathematics_examples,
-                                 gsm8k=config.gsm8k_examples)
+                                 gsm8k=config.gsm8k_examples, weights=config.expert_weights)
     digest = examples_digest(system, examples)
     if state is not None and state.get("examples_digest", digest) != digest:
         # The batches a checkpoint plans index into the examples: other examples would be
