@@ -107,6 +107,7 @@ class _SpecRules:
     order: tuple[str, ...] | None = None  # the query's words in order, if the spec copies them in order
     copies_all: Counter = dataclasses.field(default_factory=Counter)  # numbers the spec must all use
     copies_all_by: str | None = None
+    copies_all_items_by: str | None = None
     #: A number word the spec may also copy as a word (key -> its digits): one budget for both, so
     #: "one" of "one after the other" is not both a task's name and its 1 hour.
     spells: dict = dataclasses.field(default_factory=dict)
@@ -127,7 +128,7 @@ class _SpecRules:
         spells = {key(m.group()): digits for m, digits in spelled_numbers(query) if digits in implied}
         return cls(vocab.mode, vocab.keywords, vocab.phrases, vocab.pattern, vocab.case_sensitive,
                    +counts, surface, vocab.numbers, numbers, vocab.numbers_mark, vocab.late_numbers, order,
-                   Counter(vocab.copies_all), vocab.copies_all_by, spells)
+                   Counter(vocab.copies_all), vocab.copies_all_by, vocab.copies_all_items_by, spells)
 
     @property
     def empty(self) -> bool:
@@ -373,8 +374,11 @@ def _word_can_end(grammar, text: str) -> bool:
 
 def _copied_all(rules: _SpecRules, spec: str, complete: bool) -> bool:
     """Whether ``spec`` has used every number of ``rules.copies_all`` before its mark, once it
-    has written the mark or is complete."""
+    has written the mark or is complete, and has begun no more items (``copies_all_items_by``)
+    than there are such numbers."""
     head, mark, _ = spec.partition(rules.copies_all_by) if rules.copies_all_by else (spec, "", "")
+    if rules.copies_all_items_by and head.count(rules.copies_all_items_by) >= rules.copies_all.total():
+        return False
     if not (mark or complete):
         return True
     used = Counter(w for w in WORD.findall(head) if w[0].isdigit())

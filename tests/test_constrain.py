@@ -596,6 +596,23 @@ def test_generic_mode_keeps_every_duration_of_a_schedule_in_the_query_order():
     assert generic.relaxed().allows("schedule: Uma:1.25hr,Walter:0.75hr,Stefan:1.25hr | no_overlap ->")
 
 
+def test_a_schedule_begins_no_task_once_every_duration_has_one():
+    # After its last task a router wrote a comma on the calib split, then query words as the name
+    # of a task no duration was left for, until cut off.
+    query = "plan my day: stretching, 1.75 hours, Laura, 1 hour and shower, 1 hour, start at 11."
+    generic = constraint_for(query, mode="generic")
+    assert generic.allows("schedule: stretching:1.75hr,Laura:1hr,shower:1hr")
+    assert not generic.allows("schedule: stretching:1.75hr,Laura:1hr,shower:1hr,")
+    assert not generic.allows("schedule: stretching:1.75hr,Laura:1hr,shower:1hr,at the")
+    assert generic.allows("schedule: stretching:1.75hr,Laura:1hr,shower:1hr | start:11 ->")
+    assert generic.allows("schedule: stretching:1.75hr,Laura:1hr,")  # a duration is left for this one
+    # A duration the query states twice is two tasks'.
+    twice = constraint_for("Schedule Wendy (0.5hr) and Gavin (0.5hr), no overlap", mode="generic")
+    assert twice.allows("schedule: Wendy:0.5hr,Gavin:0.5hr | no_overlap ->")
+    assert not twice.allows("schedule: Wendy:0.5hr,Gavin:0.5hr,")
+    assert twice.relaxed().allows("schedule: Wendy:0.5hr,Gavin:0.5hr,")
+
+
 def test_generic_mode_keeps_the_start_a_schedule_request_gives():
     # The router ended plans after `sequential` with the request's start left out (calib split).
     generic = constraint_for("Book gym (2hr) and yoga (1hr) from 9", mode="generic")

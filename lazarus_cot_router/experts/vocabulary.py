@@ -148,6 +148,11 @@ class SpecVocabulary:
     #: Both decoding modes keep this rule: it is what the spec means, not how a writer orders it.
     copies_all: tuple[str, ...] = ()
     copies_all_by: str | None = None
+    #: What separates the items before ``copies_all_by`` where each item takes exactly one number of
+    #: ``copies_all`` (a schedule's ``,`` between tasks): no more items begin than there are numbers.
+    #: Without it, a router that wrote a ``,`` after the last task had no duration left for the
+    #: next one and wrote query words as its name until cut off.
+    copies_all_items_by: str | None = None
     # Ordering rules, applied by ``full`` decoding (see ``lazarus_cot_router.constrain``) and, with
     # ``rules_are_meaning``, by ``generic`` decoding too:
     #: ``"all"``: the spec may end only once it has used every number of each
@@ -259,7 +264,7 @@ def copy_vocabulary(query: str, *keywords: str, phrases: frozenset[str] = frozen
                     numbers: str | None = None, numbers_mark: str | None = None,
                     late_numbers: frozenset[str] = frozenset(), optional_numbers: frozenset[str] = frozenset(),
                     ordered: bool = False, rules_are_meaning: bool = False, copies_all: tuple[str, ...] = (),
-                    copies_all_by: str | None = None) -> SpecVocabulary:
+                    copies_all_by: str | None = None, copies_all_items_by: str | None = None) -> SpecVocabulary:
     """Query words plus ``keywords`` plus the digits of its number words (each
     as often as the query spells it); ``mode="never"`` if ``needs_number`` and
     the query has no number at all, or if ``computes`` (the expert does
@@ -270,5 +275,5 @@ def copy_vocabulary(query: str, *keywords: str, phrases: frozenset[str] = frozen
     if computes and unsupported_operation(query):
         return SpecVocabulary("never")
     return SpecVocabulary("copy", frozenset(keywords), phrases, pattern, case_sensitive, tuple(spelled),
-                          tuple(reserved), tuple(copies_all), copies_all_by, numbers, numbers_mark, late_numbers,
-                          optional_numbers, ordered, rules_are_meaning)
+                          tuple(reserved), tuple(copies_all), copies_all_by, copies_all_items_by, numbers,
+                          numbers_mark, late_numbers, optional_numbers, ordered, rules_are_meaning)
