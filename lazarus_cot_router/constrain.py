@@ -20,7 +20,8 @@ plus a few grammar words, so decoding can rule those mistakes out. Three modes
   the places the query names, or a zone name); the spec must stay a prefix of
   the expert's grammar; a word is begun only where a query word it starts may
   still finish it; numbers an expert says the spec must all copy
-  (``SpecVocabulary.copies_all``: a schedule's durations) are all used; and the
+  (``SpecVocabulary.copies_all``: a schedule's durations) are all used, by no more
+  items than there are of them (``copies_all_items_by``: one task each); and the
   ordering rules of an expert whose rules are what its spec means
   (``SpecVocabulary.rules_are_meaning``: a schedule's tasks in the query's order,
   its start hour used);

@@ -230,8 +230,8 @@ class ScheduleExpert(Expert):
         return copy_vocabulary(query, *UNITS, "start", *FLAGS, pattern=spec_pattern(starts, durations),
                                case_sensitive=True, needs_number=True, reserved=unit_words(query),
                                copies_all=tuple(n for numbers in durations.values() for n in numbers),
-                               copies_all_by="|", copies_all_items_by=",", numbers="all", numbers_mark="|", late_numbers=late,
-                               optional_numbers=optional,
+                               copies_all_by="|", copies_all_items_by=",", numbers="all", numbers_mark="|",
+                               late_numbers=late, optional_numbers=optional,
                                ordered=True, rules_are_meaning=True)
 
     few_shot_specs = (
